@@ -1,0 +1,367 @@
+/**
+ * Installing one model: plan where every file's bytes will come from (the store, the files already
+ * in place, or the network), fetch the missing chunks straight into partial files, verify each file,
+ * move it into the store, link the complete model into a staging folder beside the destination, and
+ * promote it with renames, so the destination is always the complete old model or the complete new one.
+ */
+import { constants } from 'node:fs';
+import { link, lstat, mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { dirname, join, relative, sep } from 'node:path';
+import type { LimitFunction } from 'p-limit';
+import { ModelsError, abortError, isModelsError, storageError } from './errors.js';
+import { fsyncDir } from './fsutil.js';
+import { type ChunkJob, type FetchEnv, Journal, type PartialFile, RateLimiter, fetchChunk, verifyWrittenChunk } from './fetch.js';
+import { EMPTY_SHA256, sha256File } from './hash.js';
+import { acquireLock } from './locks.js';
+import type { RegistryClient } from './registry/client.js';
+import { type FileSpan, type ManifestLayout, MAX_MANIFEST_BYTES, chunksOverlapping, filesOverlapping, parseManifest } from './registry/manifest.js';
+import type { InstalledFile, InstalledModel } from './state.js';
+import { type LinkMode, type Segment, type Store, type StoredSegment, linkFile } from './store.js';
+
+export interface ModelTarget {
+  name: string;
+  model: string;
+  version: string;
+  resolved: string;
+  registry: string;
+  manifest: string;
+  path: string;
+  tags: string[];
+  /** Absolute destination folder. */
+  dest: string;
+}
+
+export interface AssembleEnv {
+  store: Store;
+  client: RegistryClient;
+  limit: LimitFunction;
+  linkMode: LinkMode;
+  root: string;
+  lockTimeoutMs: number;
+  rate?: RateLimiter | undefined;
+  signal?: AbortSignal | undefined;
+  /** The current record of this model, when it was installed before (adoptable files). */
+  previous?: InstalledModel | undefined;
+  /** --verify: re-hash files in place instead of trusting size + mtime. */
+  verifyInPlace: boolean;
+  onBytes: (bytes: number, source: 'network' | 'cache') => void;
+}
+
+type FileSource = { kind: 'empty' } | { kind: 'store'; sha: string } | { kind: 'adopt'; sha: string; path: string } | { kind: 'fetch' };
+
+export interface ModelPlan {
+  target: ModelTarget;
+  layout: ManifestLayout;
+  /** sha256 per file index, where known before fetching. */
+  shas: (string | undefined)[];
+  sources: FileSource[];
+  /** Bytes of files that must be fetched (network or chunk pointers). */
+  neededBytes: number;
+}
+
+export async function loadManifest(env: Pick<AssembleEnv, 'store' | 'client' | 'signal'>, target: ModelTarget): Promise<ManifestLayout> {
+  const where = `${target.model}@${target.resolved} (manifest ${target.manifest.slice(0, 12)})`;
+  const cached = await env.store.readManifest(target.manifest);
+  if (cached) {
+    try {
+      return parseManifest(cached, target.manifest, where);
+    } catch {
+      // a damaged cache entry: fetch it again
+    }
+  }
+  const { bytes, url } = await env.client.fetchSmall(`data/${target.manifest}`, `manifest of ${target.name} (${target.model}@${target.resolved})`, MAX_MANIFEST_BYTES, env.signal);
+  const layout = parseManifest(bytes, target.manifest, `${where} from ${url}`);
+  await env.store.writeManifest(target.manifest, bytes);
+  return layout;
+}
+
+/** Decide, per file, where its bytes come from. Reads only metadata (stat), never file contents, unless verifying. */
+export async function planModel(env: AssembleEnv, target: ModelTarget): Promise<ModelPlan> {
+  const layout = await loadManifest(env, target);
+  const known = await env.store.readKnownShas(target.manifest);
+  const previous = env.previous?.manifest === target.manifest && env.previous.path === target.path ? env.previous : undefined;
+  const previousFiles = new Map((previous?.files ?? []).map((f) => [f.path, f]));
+  const shas = layout.files.map((f) => f.sha256 ?? known[f.path] ?? previousFiles.get(f.path)?.sha256);
+  const sources: FileSource[] = [];
+  let neededBytes = 0;
+  for (const file of layout.files) {
+    const sha = shas[file.index];
+    sources.push(await sourceFor(env, target, file, sha, previousFiles.get(file.path)));
+    if (sources[file.index]?.kind === 'fetch') neededBytes += file.size;
+  }
+  return { target, layout, shas, sources, neededBytes };
+}
+
+async function sourceFor(env: AssembleEnv, target: ModelTarget, file: FileSpan, sha: string | undefined, recorded: InstalledFile | undefined): Promise<FileSource> {
+  if (file.size === 0) return { kind: 'empty' };
+  if (sha && (await env.store.hasObject(sha, file.size))) return { kind: 'store', sha };
+  // A file already in place (e.g. installed with --no-cache, or the cache was pruned) is reused as is.
+  if (sha && recorded && recorded.sha256 === sha) {
+    const path = join(target.dest, file.path);
+    try {
+      const info = await stat(path);
+      if (info.isFile() && info.size === file.size) {
+        if (env.verifyInPlace ? (await sha256File(path)) === sha : Math.abs(info.mtimeMs - recorded.mtimeMs) < 1) {
+          return { kind: 'adopt', sha, path };
+        }
+      }
+    } catch {
+      // gone: fetch it
+    }
+  }
+  return { kind: 'fetch' };
+}
+
+/** Fetch what the plan needs, verify, store, stage and promote. Returns the installed record. */
+export async function executePlan(env: AssembleEnv, plan: ModelPlan): Promise<InstalledModel> {
+  const { target } = plan;
+  if (plan.neededBytes > 0) {
+    const release = await acquireLock(join(env.store.lockDir, target.manifest), `the download of ${target.name}`, env.lockTimeoutMs);
+    try {
+      // Another process may have finished this model while we waited for the lock.
+      for (const file of plan.layout.files) {
+        const sha = plan.shas[file.index];
+        if (plan.sources[file.index]?.kind === 'fetch' && sha && (await env.store.hasObject(sha, file.size))) {
+          plan.sources[file.index] = { kind: 'store', sha };
+        }
+      }
+      await fetchMissing(env, plan);
+    } finally {
+      await release();
+    }
+  }
+  return stageAndPromote(env, plan);
+}
+
+async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<void> {
+  const { layout, target } = plan;
+  const wanted = layout.files.filter((f) => plan.sources[f.index]?.kind === 'fetch');
+  if (wanted.length === 0) return;
+  const dir = env.store.partialDir(target.manifest);
+  await mkdir(dir, { recursive: true }).catch((error: unknown) => {
+    throw storageError(error, 'create', dir);
+  });
+  const journal = await Journal.open(dir);
+  const partials = new Map<number, PartialFile>();
+  const controller = new AbortController();
+  const onAbort = () => controller.abort();
+  env.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    for (const file of wanted) {
+      const path = join(dir, `f${file.index}`);
+      const handle = await open(path, constants.O_RDWR | constants.O_CREAT, 0o644).catch((error: unknown) => {
+        throw storageError(error, 'create', path);
+      });
+      partials.set(file.index, { span: file, path, handle });
+      if ((await handle.stat()).size !== file.size) await handle.truncate(file.size);
+    }
+    const segmentOf = (file: FileSpan): string | undefined => {
+      const partial = partials.get(file.index);
+      if (partial) return partial.path;
+      const source = plan.sources[file.index];
+      if (source?.kind === 'store') return env.store.objectPath(source.sha);
+      if (source?.kind === 'adopt') return source.path;
+      return undefined;
+    };
+    // Every chunk that holds a byte of a wanted file, with the partials it writes and where to read it back.
+    const jobs = new Map<number, ChunkJob>();
+    for (const file of wanted) {
+      for (const chunk of chunksOverlapping(layout, file.offset, file.size)) {
+        if (jobs.has(chunk.index)) continue;
+        const overlapping = filesOverlapping(layout, chunk);
+        const targets = overlapping.map((f) => partials.get(f.index)).filter((p): p is PartialFile => p !== undefined);
+        const segments: Segment[] = [];
+        let readable = true;
+        for (const f of overlapping) {
+          const path = segmentOf(f);
+          if (!path) readable = false;
+          const from = Math.max(chunk.offset, f.offset);
+          const to = Math.min(chunk.offset + chunk.size, f.offset + f.size);
+          if (path) segments.push({ path, offset: from - f.offset, length: to - from });
+        }
+        jobs.set(chunk.index, { chunk, targets, segments: readable ? segments : undefined });
+      }
+    }
+    // After a crash the journal may claim bytes the disk never got: check them before trusting them.
+    if (journal.resumed) {
+      for (const job of jobs.values()) {
+        if (journal.done.has(job.chunk.index) && !(await verifyWrittenChunk(job))) await journal.forget(job.chunk.index);
+      }
+    }
+    const fetchEnv: FetchEnv = { client: env.client, store: env.store, rate: env.rate, signal: controller.signal, onBytes: env.onBytes, label: target.name };
+    // Count done journal entries as progress already made.
+    for (const job of jobs.values()) if (journal.done.has(job.chunk.index)) env.onBytes(job.chunk.size, 'cache');
+
+    // A file is finished (hashed, moved into the store) as soon as its last chunk lands.
+    const remaining = new Map<number, number>();
+    for (const job of jobs.values()) {
+      for (const t of job.targets) remaining.set(t.span.index, (remaining.get(t.span.index) ?? 0) + (journal.done.has(job.chunk.index) ? 0 : 1));
+    }
+    const finishing: Promise<void>[] = [];
+    const finish = (index: number) => finishing.push(finishFile(env, plan, partials.get(index) as PartialFile));
+    for (const [index, count] of remaining) if (count === 0) finish(index);
+
+    const failures: unknown[] = [];
+    await Promise.all(
+      [...jobs.values()]
+        .filter((job) => !journal.done.has(job.chunk.index))
+        .map((job) =>
+          env.limit(async () => {
+            if (controller.signal.aborted) return;
+            try {
+              await fetchChunk(fetchEnv, job, journal);
+              for (const t of job.targets) {
+                const left = (remaining.get(t.span.index) ?? 1) - 1;
+                remaining.set(t.span.index, left);
+                if (left === 0) finish(t.span.index);
+              }
+            } catch (error) {
+              failures.push(error);
+              controller.abort();
+            }
+          }),
+        ),
+    );
+    const finished = await Promise.allSettled(finishing);
+    for (const outcome of finished) if (outcome.status === 'rejected') failures.push(outcome.reason);
+    if (env.signal?.aborted) throw abortError();
+    const first = failures.find((e) => !(isModelsError(e) && e.code === 'E_ABORTED')) ?? failures[0];
+    if (first) throw first;
+    await writePointers(env, plan, [...jobs.values()]);
+  } finally {
+    env.signal?.removeEventListener('abort', onAbort);
+    await Promise.all([...partials.values()].map((p) => p.handle.close().catch(() => undefined)));
+    await journal.close();
+  }
+  await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+}
+
+/** Verify a completed partial file against its sha256 (or learn it) and move it into the store. */
+async function finishFile(env: AssembleEnv, plan: ModelPlan, partial: PartialFile): Promise<void> {
+  const { span } = partial;
+  await partial.handle.datasync().catch(() => undefined);
+  const actual = await sha256File(partial.path);
+  const expected = plan.shas[span.index];
+  if (expected && actual !== expected) {
+    await rm(partial.path, { force: true });
+    throw new ModelsError('E_INTEGRITY', `${plan.target.name}: file ${span.path} has sha256 ${actual}, the manifest says ${expected}`, {
+      hint: 'run the install again; if it repeats, the registry publishes inconsistent data',
+    });
+  }
+  plan.shas[span.index] = actual;
+  await env.store.putObject(partial.path, actual);
+  plan.sources[span.index] = { kind: 'store', sha: actual };
+}
+
+/** Record, for every fetched chunk, where its bytes now live in the store: it will never be fetched again. */
+async function writePointers(env: AssembleEnv, plan: ModelPlan, jobs: ChunkJob[]): Promise<void> {
+  const { layout } = plan;
+  await Promise.all(
+    jobs.map(async ({ chunk }) => {
+      const segments: StoredSegment[] = [];
+      for (const f of filesOverlapping(layout, chunk)) {
+        const sha = plan.shas[f.index];
+        if (!sha || plan.sources[f.index]?.kind !== 'store') return;
+        const from = Math.max(chunk.offset, f.offset);
+        const to = Math.min(chunk.offset + chunk.size, f.offset + f.size);
+        segments.push({ file: sha, offset: from - f.offset, length: to - from });
+      }
+      await env.store.writePointer(chunk.hash, segments).catch(() => undefined);
+    }),
+  );
+  const learned: Record<string, string> = {};
+  for (const f of layout.files) if (!f.sha256 && plan.shas[f.index]) learned[f.path] = plan.shas[f.index] as string;
+  if (Object.keys(learned).length > 0) await env.store.writeKnownShas(plan.target.manifest, learned);
+}
+
+/** Refuse to write through a symlink planted between the install root and the destination. */
+async function assertNoSymlinks(root: string, dest: string): Promise<void> {
+  const rel = relative(root, dest);
+  if (rel.startsWith('..') || rel === '') throw new ModelsError('E_STORAGE', `install path ${dest} is outside the root ${root}`);
+  let current = root;
+  for (const part of rel.split(sep).slice(0, -1)) {
+    current = join(current, part);
+    try {
+      const info = await lstat(current);
+      if (info.isSymbolicLink() || !info.isDirectory()) {
+        throw new ModelsError('E_STORAGE', `refusing to install through ${current}: it is ${info.isSymbolicLink() ? 'a symlink' : 'not a folder'}`, {
+          hint: 'remove it, or choose another `path:` for this model',
+        });
+      }
+    } catch (error) {
+      if (isModelsError(error)) throw error;
+      return; // does not exist yet: created below as a real folder
+    }
+  }
+}
+
+async function stageAndPromote(env: AssembleEnv, plan: ModelPlan): Promise<InstalledModel> {
+  const { target, layout } = plan;
+  await assertNoSymlinks(env.root, target.dest);
+  const parent = dirname(target.dest);
+  const suffix = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  const staging = `${target.dest}.xprim-staging-${suffix}`;
+  try {
+    await mkdir(parent, { recursive: true });
+    await mkdir(staging);
+    const made = new Set<string>([staging]);
+    for (const file of layout.files) {
+      const path = join(staging, file.path);
+      const folder = dirname(path);
+      if (!made.has(folder)) {
+        await mkdir(folder, { recursive: true });
+        made.add(folder);
+      }
+      const source = plan.sources[file.index] as FileSource;
+      if (source.kind === 'empty') await writeFile(path, '');
+      else if (source.kind === 'store') await linkFile(env.store.objectPath(source.sha), path, env.linkMode);
+      else if (source.kind === 'adopt') await link(source.path, path).catch(() => linkFile(source.path, path, 'copy'));
+      else throw new ModelsError('E_INTERNAL', `${target.name}: ${file.path} was not fetched`);
+    }
+    const files: InstalledFile[] = await Promise.all(
+      layout.files.map(async (file) => {
+        const info = await stat(join(staging, file.path));
+        if (info.size !== file.size) {
+          throw new ModelsError('E_INTEGRITY', `${target.name}: ${file.path} is ${info.size} bytes, expected ${file.size}`, { hint: 'run `models cache verify`, then install again' });
+        }
+        return { path: file.path, size: file.size, sha256: file.size === 0 ? EMPTY_SHA256 : (plan.shas[file.index] as string), mtimeMs: info.mtimeMs };
+      }),
+    );
+    await promote(staging, target.dest, suffix);
+    return {
+      model: target.model,
+      version: target.version,
+      resolved: target.resolved,
+      manifest: target.manifest,
+      registry: target.registry,
+      path: target.path,
+      tags: target.tags,
+      size: layout.totalSize,
+      files,
+    };
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+    throw storageError(error, 'install into', target.dest);
+  }
+}
+
+/** Swap the staged folder into place: rename the old one aside, rename the new one in, delete the old. */
+async function promote(staging: string, dest: string, suffix: string): Promise<void> {
+  const old = `${dest}.xprim-old-${suffix}`;
+  let hadOld = false;
+  try {
+    await rename(dest, old);
+    hadOld = true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  try {
+    await rename(staging, dest);
+  } catch (error) {
+    if (hadOld) await rename(old, dest).catch(() => undefined);
+    throw error;
+  }
+  await fsyncDir(dirname(dest));
+  if (hadOld) await rm(old, { recursive: true, force: true });
+}

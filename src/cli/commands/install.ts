@@ -1,0 +1,67 @@
+import { install, type InstallOptions } from '../../install.js';
+import { loadProject } from '../../project.js';
+import { parseSize } from '../../publish.js';
+import type { LinkMode } from '../../store.js';
+import { type GlobalOptions, createOutput } from '../output.js';
+import { type ProgressView, interactiveProgress, plainProgress } from '../progress.js';
+import { formatBytes } from '../../units.js';
+import { selectEntries } from '../../install.js';
+
+interface Flags {
+  frozen?: boolean;
+  only?: string[];
+  platform?: string;
+  root?: string;
+  concurrency?: number;
+  cache?: boolean;
+  verify?: boolean;
+  offline?: boolean;
+  limitRate?: string;
+  link?: LinkMode;
+}
+
+export default async function installCommand(globals: GlobalOptions, signal: AbortSignal, flags: Flags): Promise<number> {
+  const out = createOutput(globals);
+  const project = await loadProject(globals.config);
+  const options: InstallOptions = {
+    frozen: Boolean(flags.frozen),
+    ...(flags.only ? { only: flags.only } : {}),
+    ...(flags.platform ? { platform: flags.platform } : {}),
+    ...(flags.root ? { root: flags.root } : {}),
+    ...(flags.concurrency ? { concurrency: flags.concurrency } : {}),
+    noCache: flags.cache === false,
+    verify: Boolean(flags.verify),
+    offline: Boolean(flags.offline),
+    ...(flags.limitRate ? { limitRate: parseSize(flags.limitRate) } : {}),
+    ...(flags.link ? { linkMode: flags.link } : {}),
+    ...(globals.cacheDir ? { cacheDir: globals.cacheDir } : {}),
+    signal,
+  };
+  const names = selectEntries(project.config.models, options.only, options.platform).map((m) => m.name);
+  const view: ProgressView | undefined = out.json || out.quiet ? undefined : out.interactive ? await interactiveProgress(out, names) : plainProgress(out);
+  if (view) options.onEvent = (event) => view.onEvent(event);
+  let result;
+  try {
+    result = await install(project, options);
+  } catch (error) {
+    await view?.finish(error);
+    throw error;
+  }
+  await view?.finish();
+  out.result({
+    installed: result.installed,
+    skipped: result.skipped,
+    removed: result.removed,
+    bytesDownloaded: result.bytesDownloaded,
+    bytesFromCache: result.bytesFromCache,
+    durationMs: result.durationMs,
+    root: result.root,
+  });
+  const total = result.installed.length + result.skipped.length;
+  out.info(
+    result.installed.length === 0
+      ? `${total} model${total === 1 ? '' : 's'} up to date in ${result.root}`
+      : `${result.installed.length} installed, ${result.skipped.length} up to date, ${formatBytes(result.bytesDownloaded)} downloaded, ${formatBytes(result.bytesFromCache)} from cache in ${(result.durationMs / 1000).toFixed(1)}s`,
+  );
+  return 0;
+}

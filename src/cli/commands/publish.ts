@@ -1,0 +1,39 @@
+import { ModelsError } from '../../errors.js';
+import { parseSize, publish } from '../../publish.js';
+import { formatBytes } from '../../units.js';
+import { type GlobalOptions, createOutput } from '../output.js';
+
+interface Flags {
+  to: string;
+  model: string;
+  version: string;
+  alias?: string[];
+  chunkSize?: string;
+  metadata?: string[];
+}
+
+export default async function publishCommand(globals: GlobalOptions, _signal: AbortSignal, dir: string, flags: Flags): Promise<number> {
+  const out = createOutput(globals);
+  const metadata: Record<string, string> = {};
+  for (const pair of flags.metadata ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new ModelsError('E_USAGE', `--metadata "${pair}": expected KEY=VALUE`, { hint: 'e.g. --metadata license=MIT' });
+    metadata[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const result = await publish({
+    sourceDir: dir,
+    registryDir: flags.to,
+    model: flags.model,
+    version: flags.version,
+    ...(flags.alias ? { aliases: flags.alias } : {}),
+    ...(flags.chunkSize ? { chunkSize: parseSize(flags.chunkSize) } : {}),
+    ...(Object.keys(metadata).length > 0 ? { metadata } : {}),
+  });
+  out.result(result);
+  out.info(
+    result.unchanged
+      ? `${result.model}@${result.version} already published (manifest ${result.manifestHash.slice(0, 12)}); nothing written`
+      : `published ${result.model}@${result.version}: ${result.files} files, ${formatBytes(result.totalSize)}, ${result.chunks} chunks (${result.chunksWritten} new), manifest ${result.manifestHash}`,
+  );
+  return 0;
+}

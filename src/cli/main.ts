@@ -1,0 +1,156 @@
+/**
+ * The `models` command. Thin: parse flags, call the programmatic API, print. Heavy modules are
+ * imported inside each action, so `models install` with nothing to do starts fast.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ModelsError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { type GlobalOptions, createOutput, reportError } from './output.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command declares its own argument types; commander supplies them
+export type Action = (globals: GlobalOptions, signal: AbortSignal, ...args: any[]) => Promise<number | void>;
+
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** Run an action with the global options, Ctrl-C handling and the error taxonomy's exit codes. */
+export function run(program: Command, load: () => Promise<{ default: Action }>) {
+  return async (...args: unknown[]) => {
+    const command = args[args.length - 1] as Command;
+    const globals = command.optsWithGlobals() as GlobalOptions;
+    const controller = new AbortController();
+    let interrupts = 0;
+    const onSigint = () => {
+      interrupts++;
+      if (interrupts > 1) process.exit(130);
+      process.stderr.write('\ninterrupted: stopping (progress is kept; run the command again to resume)\n');
+      controller.abort();
+      // Whatever is still in flight after a second is abandoned: the on-disk state is resumable by design.
+      setTimeout(() => process.exit(130), 1000).unref();
+    };
+    process.on('SIGINT', onSigint);
+    process.on('SIGTERM', onSigint);
+    try {
+      const { default: action } = await load();
+      const code = await action(globals, controller.signal, ...args.slice(0, -1));
+      process.exitCode = code ?? 0;
+    } catch (error) {
+      process.exitCode = controller.signal.aborted ? 130 : reportError(error, globals);
+      if (controller.signal.aborted) process.stderr.write('interrupted\n');
+    } finally {
+      process.off('SIGINT', onSigint);
+      process.off('SIGTERM', onSigint);
+    }
+    void program;
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('models')
+    .description('Reproducible, verified installs of ML model files from XPRIM registries (models --version prints the version)')
+    .option('--json', 'print one JSON document on stdout, no progress')
+    .option('-q, --quiet', 'print nothing on success')
+    .option('-v, --verbose', 'debug log on stderr')
+    .option('--config <path>', 'path to models.yaml', 'models.yaml')
+    .option('--cache-dir <dir>', 'the shared cache (default $MODELS_CACHE_DIR, else ~/.cache/xprim-models)')
+    .showHelpAfterError('(run `models help <command>` for usage)')
+    .configureOutput({ outputError: (text, write) => write(text) })
+    .exitOverride((error) => {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') process.exit(0);
+      process.exit(2);
+    });
+
+  program
+    .command('lock')
+    .description('resolve models.yaml into models.lock (downloads no chunks)')
+    .option('--update [names...]', 're-resolve all entries, or the named ones (picks up moved aliases)')
+    .addHelpText('after', '\nExamples:\n  models lock\n  models lock --update          # every alias to its newest target\n  models lock --update vad      # just one')
+    .action(run(program, () => import('./commands/lock.js')));
+
+  program
+    .command('install')
+    .description('fetch, verify and place the locked models (locks first unless --frozen)')
+    .option('--frozen', 'never write models.lock, never read models.json; exit 8 if the lock is missing or stale')
+    .option('--only <names...>', 'only these models or tags')
+    .option('--platform <os-arch>', 'select `when:` entries for another platform, e.g. darwin-arm64')
+    .option('--root <dir>', 'install here instead of the configured root (installer staging)')
+    .option('--concurrency <n>', 'parallel chunk downloads (default $MODELS_CONCURRENCY or 8)', positiveInt)
+    .option('--no-cache', 'keep nothing in the shared cache after a successful install')
+    .option('--verify', 're-hash installed files instead of trusting recorded size and mtime')
+    .option('--offline', 'make no network request: only the cache and folder registries serve')
+    .option('--limit-rate <bytes>', 'cap the total download bandwidth, bytes per second (e.g. 10MiB)')
+    .addOption(new Option('--link <mode>', 'how files are placed from the cache').choices(['auto', 'hardlink', 'reflink', 'copy']))
+    .addHelpText('after', '\nExamples:\n  models install --frozen                       # CI\n  models install --frozen --root dist/models --platform win32-x64\n  models install --only vision --concurrency 16')
+    .action(run(program, () => import('./commands/install.js')));
+
+  program
+    .command('update [names...]')
+    .description('`lock --update` then install; prints old → new')
+    .option('--concurrency <n>', 'parallel chunk downloads', positiveInt)
+    .addHelpText('after', '\nExamples:\n  models update\n  models update vad')
+    .action(run(program, () => import('./commands/update.js')));
+
+  program
+    .command('outdated')
+    .description('compare locked versions with what the registry resolves now (exit 1 when anything is not current)')
+    .addHelpText('after', '\nExamples:\n  models outdated\n  models outdated --json')
+    .action(run(program, () => import('./commands/outdated.js')));
+
+  program
+    .command('publish <dir>')
+    .description('chunk a folder of files into a registry folder')
+    .requiredOption('--to <registry-dir>', 'the registry folder to write')
+    .requiredOption('--model <group/model>', 'the model name')
+    .requiredOption('--version <version>', 'the version name (immutable)')
+    .option('--alias <alias>', 'an alias pointing at this version (repeatable)', collect)
+    .option('--chunk-size <size>', 'chunk size, e.g. 16MiB (default)')
+    .option('--metadata <key=value>', 'metadata (repeatable)', collect)
+    .addHelpText('after', '\nExamples:\n  models publish ./out --to ./registry --model acme/vad --version v5 --alias latest')
+    .action(run(program, () => import('./commands/publish.js')));
+
+  registerMoreCommands(program);
+
+  program
+    .command('help [command]')
+    .description('show help for a command')
+    .action((name?: string) => {
+      const sub = name ? program.commands.find((c) => c.name() === name) : undefined;
+      if (name && !sub) {
+        process.stderr.write(`error: unknown command "${name}"\n`);
+        process.exitCode = 2;
+        return;
+      }
+      (sub ?? program).outputHelp();
+    });
+  program.addHelpCommand(false);
+  return program;
+}
+
+/** Commands beyond the install spine (verify, list, info, path, cache, doctor, mirror). */
+function registerMoreCommands(program: Command): void {
+  void program;
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  // `--version` is handled here rather than by commander: `publish --version V` needs the flag.
+  if (argv[2] === '--version' || argv[2] === '-V') {
+    process.stdout.write(`${VERSION}\n`);
+    return;
+  }
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    process.exitCode = reportError(error instanceof ModelsError ? error : new ModelsError('E_USAGE', String((error as Error).message ?? error)), {});
+  }
+  void createOutput;
+}
+
+await main();

@@ -1,0 +1,335 @@
+/**
+ * The chunk engine: get one chunk's bytes (from a chunk pointer into the store, else from the
+ * registry), hash them while streaming, and write them straight into the partial files they belong
+ * to, at their offsets. Nothing is buffered beyond one read; nothing is read back on the happy path.
+ *
+ * Resume: a journal beside the partial files records every verified chunk, and every few MiB the
+ * progress of a chunk in flight together with the server's validator, so a later run (after Ctrl-C,
+ * kill -9 or power loss) fetches only the rest with Range + If-Range.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { type FileHandle, open, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ModelsError, abortError, isModelsError, storageError } from './errors.js';
+import { TransientError, describeNetworkError } from './http.js';
+import type { RegistryClient } from './registry/client.js';
+import { backoffDelay, sleep } from './registry/client.js';
+import type { ChunkSpan, FileSpan } from './registry/manifest.js';
+import type { Segment, Store } from './store.js';
+
+/** A wanted file being assembled: its place in the stream and its open partial file. */
+export interface PartialFile {
+  span: FileSpan;
+  path: string;
+  handle: FileHandle;
+}
+
+export interface ChunkJob {
+  chunk: ChunkSpan;
+  /** The partial files this chunk writes into (the parts of the chunk other files need). */
+  targets: PartialFile[];
+  /** Where every byte of this chunk can be read back once written (partials + stored files). */
+  segments: Segment[] | undefined;
+}
+
+export interface FetchEnv {
+  client: RegistryClient;
+  store: Store;
+  rate?: RateLimiter | undefined;
+  signal?: AbortSignal | undefined;
+  /** Bytes of this chunk that arrived; `network` counts what crossed the wire. */
+  onBytes: (bytes: number, source: 'network' | 'cache') => void;
+  label: string;
+}
+
+const PROGRESS_RECORD_EVERY = 8 * 1024 * 1024;
+
+/** Append-only record of verified chunks and in-flight progress for one manifest. */
+export class Journal {
+  readonly done = new Set<number>();
+  readonly progress = new Map<number, { bytes: number; validator: string }>();
+  private constructor(
+    private readonly handle: FileHandle,
+    readonly resumed: boolean,
+  ) {}
+
+  static async open(dir: string): Promise<Journal> {
+    const path = join(dir, 'journal');
+    let text = '';
+    try {
+      text = await readFile(path, 'utf8');
+    } catch {
+      // a fresh download
+    }
+    const handle = await open(path, 'a');
+    const journal = new Journal(handle, text.length > 0);
+    for (const line of text.split('\n')) {
+      const [kind, index, bytes, validator] = line.split('\t');
+      const i = Number(index);
+      if (!Number.isSafeInteger(i)) continue;
+      if (kind === 'done') journal.done.add(i);
+      else if (kind === 'prog' && validator) journal.progress.set(i, { bytes: Number(bytes), validator: JSON.parse(validator) as string });
+    }
+    return journal;
+  }
+
+  async markDone(index: number): Promise<void> {
+    this.done.add(index);
+    this.progress.delete(index);
+    await this.handle.appendFile(`done\t${index}\n`);
+  }
+
+  async forget(index: number): Promise<void> {
+    this.done.delete(index);
+    this.progress.delete(index);
+    await this.handle.appendFile(`undo\t${index}\n`);
+  }
+
+  async markProgress(index: number, bytes: number, validator: string): Promise<void> {
+    this.progress.set(index, { bytes, validator });
+    await this.handle.appendFile(`prog\t${index}\t${bytes}\t${JSON.stringify(validator)}\n`);
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close().catch(() => undefined);
+  }
+}
+
+/** A shared token bucket for --limit-rate. */
+export class RateLimiter {
+  private available: number;
+  private last = Date.now();
+  constructor(private readonly bytesPerSecond: number) {
+    this.available = bytesPerSecond / 4;
+  }
+  async take(bytes: number, signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      const now = Date.now();
+      this.available = Math.min(this.bytesPerSecond, this.available + ((now - this.last) / 1000) * this.bytesPerSecond);
+      this.last = now;
+      if (this.available >= bytes || this.available >= this.bytesPerSecond / 2) {
+        this.available -= bytes;
+        return;
+      }
+      await sleep(Math.ceil(((Math.min(bytes, this.bytesPerSecond / 2) - this.available) / this.bytesPerSecond) * 1000), signal);
+    }
+  }
+}
+
+/** Hashing + writing state for one chunk, kept across retries so a retry can resume mid-chunk. */
+class ChunkWriter {
+  position = 0;
+  hasher: Hash = createHash('sha256');
+  private lastRecorded = 0;
+
+  constructor(
+    private readonly job: ChunkJob,
+    private readonly journal: Journal,
+  ) {}
+
+  restart(): void {
+    this.position = 0;
+    this.hasher = createHash('sha256');
+    this.lastRecorded = 0;
+  }
+
+  /** Write bytes at the current position into every target they overlap. */
+  async write(data: Uint8Array, validator: string | undefined): Promise<void> {
+    const { chunk } = this.job;
+    if (this.position + data.byteLength > chunk.size) {
+      throw new ChunkMismatch(`more than the ${chunk.size} bytes declared`);
+    }
+    const start = chunk.offset + this.position;
+    const end = start + data.byteLength;
+    for (const target of this.job.targets) {
+      const from = Math.max(start, target.span.offset);
+      const to = Math.min(end, target.span.offset + target.span.size);
+      if (from >= to) continue;
+      const slice = data.subarray(from - start, to - start);
+      let written = 0;
+      while (written < slice.byteLength) {
+        const { bytesWritten } = await target.handle.write(slice, written, slice.byteLength - written, from - target.span.offset + written);
+        written += bytesWritten;
+      }
+    }
+    this.hasher.update(data);
+    this.position += data.byteLength;
+    if (validator && this.position - this.lastRecorded >= PROGRESS_RECORD_EVERY && this.job.segments) {
+      this.lastRecorded = this.position;
+      await this.journal.markProgress(chunk.index, this.position, validator);
+    }
+  }
+
+  /** Seed the hasher with bytes already on disk (resume across runs). */
+  async seedFromDisk(bytes: number): Promise<boolean> {
+    const segments = this.job.segments;
+    if (!segments) return false;
+    this.restart();
+    try {
+      for await (const part of readSegments(clip(segments, bytes))) this.hasher.update(part);
+      this.position = bytes;
+      this.lastRecorded = bytes;
+      return true;
+    } catch {
+      this.restart();
+      return false;
+    }
+  }
+}
+
+class ChunkMismatch extends Error {}
+
+/** The first `bytes` bytes of a segment list. */
+function clip(segments: Segment[], bytes: number): Segment[] {
+  const out: Segment[] = [];
+  let left = bytes;
+  for (const s of segments) {
+    if (left <= 0) break;
+    out.push({ ...s, length: Math.min(s.length, left) });
+    left -= s.length;
+  }
+  return out;
+}
+
+/** Stream the bytes of a list of segments, in order, with bounded memory. */
+export async function* readSegments(segments: Segment[]): AsyncGenerator<Buffer> {
+  for (const segment of segments) {
+    if (segment.length === 0) continue;
+    const stream = createReadStream(segment.path, { start: segment.offset, end: segment.offset + segment.length - 1, highWaterMark: 1 << 20 });
+    let got = 0;
+    for await (const part of stream) {
+      got += (part as Buffer).byteLength;
+      yield part as Buffer;
+    }
+    if (got !== segment.length) throw new Error(`${segment.path} is shorter than expected`);
+  }
+}
+
+/** Hash the bytes of a segment list. */
+export async function hashSegments(segments: Segment[]): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const part of readSegments(segments)) hash.update(part);
+  return hash.digest('hex');
+}
+
+/** Re-hash a chunk the journal says is done, from what is on disk (resume after a crash or power loss). */
+export async function verifyWrittenChunk(job: ChunkJob): Promise<boolean> {
+  if (!job.segments) return false;
+  try {
+    return (await hashSegments(job.segments)) === job.chunk.hash;
+  } catch {
+    return false;
+  }
+}
+
+/** Copy a chunk from the store via its pointer. False when the pointer is missing or stale. */
+async function fetchFromStore(env: FetchEnv, job: ChunkJob, writer: ChunkWriter): Promise<boolean> {
+  const pointer = await env.store.readPointer(job.chunk.hash);
+  if (!pointer) return false;
+  writer.restart();
+  try {
+    const segments = pointer.map((s) => ({ path: env.store.objectPath(s.file), offset: s.offset, length: s.length }));
+    for await (const part of readSegments(segments)) {
+      if (env.signal?.aborted) throw abortError();
+      await writer.write(part, undefined);
+    }
+  } catch (error) {
+    if (isModelsError(error)) throw error;
+    await env.store.removePointer(job.chunk.hash);
+    return false;
+  }
+  if (writer.position === job.chunk.size && writer.hasher.digest('hex') === job.chunk.hash) {
+    env.onBytes(job.chunk.size, 'cache');
+    return true;
+  }
+  await env.store.removePointer(job.chunk.hash);
+  return false;
+}
+
+/**
+ * Make one chunk's bytes land, verified, in its targets. Transient failures resume from the last
+ * byte written (Range + If-Range); a chunk whose bytes do not match its hash is discarded and fetched
+ * again up to `integrityRetries` times, then the install fails with exit 6.
+ */
+export async function fetchChunk(env: FetchEnv, job: ChunkJob, journal: Journal): Promise<void> {
+  const { chunk } = job;
+  if (journal.done.has(chunk.index)) return;
+  const writer = new ChunkWriter(job, journal);
+  try {
+    if (await fetchFromStore(env, job, writer)) {
+      await journal.markDone(chunk.index);
+      return;
+    }
+  } catch (error) {
+    throw storageError(error, 'read a cached chunk for', env.label);
+  }
+
+  let validator: string | undefined;
+  const recorded = journal.progress.get(chunk.index);
+  if (recorded && recorded.bytes < chunk.size && (await writer.seedFromDisk(recorded.bytes))) validator = recorded.validator;
+  else writer.restart();
+
+  const relPath = `data/${chunk.hash}`;
+  const what = `chunk ${chunk.hash.slice(0, 12)} of ${env.label}`;
+  let mismatches = 0;
+  let lastUrl = '';
+  for (;;) {
+    const startedAt = writer.position;
+    try {
+      await env.client.request(
+        what,
+        async (source) => {
+          const options = { ...(writer.position > 0 && validator ? { start: writer.position, validator } : {}), ...(env.signal ? { signal: env.signal } : {}) };
+          const opened = await source.open(relPath, options);
+          if (!opened) return undefined;
+          lastUrl = opened.url;
+          if (!opened.resumed) writer.restart();
+          validator = opened.validator;
+          const before = writer.position;
+          try {
+            for await (const part of opened.body) {
+              if (env.rate) await env.rate.take(part.byteLength, env.signal);
+              await writer.write(part, validator);
+              env.onBytes(part.byteLength, 'network');
+            }
+          } catch (error) {
+            opened.destroy();
+            if (error instanceof ChunkMismatch || isModelsError(error) || env.signal?.aborted) throw error;
+            if (isStorageFailure(error)) throw storageError(error, 'write', job.targets[0]?.path ?? env.label);
+            // A reset or stall mid-body: keep what arrived, resume from there on the next attempt.
+            throw new TransientError(`${describeNetworkError(error)} after ${writer.position - before} bytes`, opened.url);
+          }
+          if (writer.position < chunk.size) {
+            throw new TransientError(`body ended after ${writer.position} of ${chunk.size} bytes`, opened.url);
+          }
+          return true;
+        },
+        env.signal,
+      );
+      if (writer.hasher.copy().digest('hex') === chunk.hash) {
+        await journal.markDone(chunk.index);
+        return;
+      }
+      throw new ChunkMismatch('bytes do not match the chunk hash');
+    } catch (error) {
+      if (env.signal?.aborted) throw abortError();
+      if (!(error instanceof ChunkMismatch)) throw error;
+      mismatches++;
+      if (mismatches > env.client.policy.integrityRetries) {
+        throw new ModelsError('E_INTEGRITY', `${what}: ${error.message} (${lastUrl}), ${mismatches} times`, {
+          hint: 'the registry or a proxy keeps serving corrupt bytes; try another mirror or report it to the registry owner',
+        });
+      }
+      writer.restart();
+      validator = undefined;
+      void startedAt;
+      await sleep(backoffDelay(mismatches - 1, env.client.policy), env.signal);
+    }
+  }
+}
+
+function isStorageFailure(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'EIO';
+}

@@ -1,0 +1,70 @@
+/**
+ * Small file-system helpers shared by every writer: a file is either absent, or whole and durable.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { storageError } from './errors.js';
+
+export interface WriteFileAtomicOptions {
+  /** Permission bits for a new file (the umask applies). Default 0o666. */
+  mode?: number;
+}
+
+/** A unique name in the same folder, so the final rename never crosses a file system. */
+function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/** fsync a folder so a rename in it survives a power cut. Not possible everywhere (Windows): best-effort. */
+export async function fsyncDir(path: string): Promise<void> {
+  try {
+    const handle = await open(path, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // best-effort by design
+  }
+}
+
+/**
+ * Write `data` to `path` atomically: temp file in the same folder, write, fsync, rename, fsync the
+ * folder. Readers see the old content or the new one, never a partial file. Failures throw a
+ * storage ModelsError naming the path; the temp file is removed.
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  options: WriteFileAtomicOptions = {},
+): Promise<void> {
+  const temp = tempPathFor(path);
+  let created = false;
+  try {
+    const handle = await open(temp, 'wx', options.mode ?? 0o666);
+    created = true;
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+    created = false;
+  } catch (error) {
+    if (created) await unlink(temp).catch(() => undefined);
+    throw storageError(error, 'write', path);
+  }
+  await fsyncDir(dirname(path));
+}
+
+/** mkdir -p, as a storage ModelsError naming the path on failure. */
+export async function ensureDir(path: string): Promise<void> {
+  try {
+    await mkdir(path, { recursive: true });
+  } catch (error) {
+    throw storageError(error, 'create the folder', path);
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * HTTP transport: one keep-alive undici dispatcher per run (honouring HTTP(S)_PROXY / NO_PROXY),
+ * manual redirects so that the bearer token never crosses to another origin, idle (not total)
+ * body timeouts, and a classification of every failure into "retry" or "give up".
+ */
+import type { Dispatcher } from 'undici';
+import { ModelsError } from './errors.js';
+
+export interface HttpOptions {
+  /** Bearer token (MODELS_TOKEN); sent only to `tokenOrigins`. */
+  token?: string;
+  tokenOrigins?: Iterable<string>;
+  /** Max sockets per origin; sized to the download concurrency. */
+  connections?: number;
+  /** Abandon a response whose body sends nothing for this long (ms). */
+  idleTimeoutMs?: number;
+  /** Abandon a request whose headers do not arrive within this long (ms). */
+  headersTimeoutMs?: number;
+  userAgent?: string;
+}
+
+export interface HttpResponse {
+  status: number;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: AsyncIterable<Uint8Array> & { destroy(error?: Error): unknown };
+}
+
+/** A failure worth trying again: connection errors, resets, timeouts, 408/429/5xx. */
+export class TransientError extends Error {
+  constructor(
+    message: string,
+    readonly url: string,
+    readonly retryAfterMs?: number,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'TransientError';
+  }
+}
+
+const LOOPBACK = /^(127(\.\d{1,3}){3}|localhost|\[::1\]|::1)$/i;
+export function isLoopbackHost(hostname: string): boolean {
+  return LOOPBACK.test(hostname);
+}
+
+const MAX_REDIRECTS = 5;
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'ENETUNREACH', 'EHOSTUNREACH',
+  'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED',
+  'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+]);
+
+/** Parse Retry-After: delta-seconds or an HTTP date. */
+export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (!text) return undefined;
+  if (/^\d+$/.test(text.trim())) return Number(text.trim()) * 1000;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** Describe a low-level error for a one-line message. */
+export function describeNetworkError(error: unknown): string {
+  const err = error as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  const code = err?.code ?? err?.cause?.code;
+  const message = err?.cause?.message ?? err?.message ?? String(error);
+  return code && !message.includes(code) ? `${code}: ${message}` : message;
+}
+
+export function isTransientNetworkError(error: unknown): boolean {
+  if (error instanceof TransientError) return true;
+  const err = error as { code?: string; cause?: { code?: string }; name?: string };
+  const code = err?.code ?? err?.cause?.code;
+  return (code !== undefined && TRANSIENT_CODES.has(code)) || err?.name === 'SocketError';
+}
+
+export class HttpClient {
+  private dispatcher: Dispatcher | undefined;
+  private readonly tokenOrigins: Set<string>;
+
+  constructor(private readonly options: HttpOptions = {}) {
+    this.tokenOrigins = new Set(options.tokenOrigins ?? []);
+  }
+
+  private async getDispatcher(): Promise<Dispatcher> {
+    if (!this.dispatcher) {
+      // Imported lazily: commands that need no network never pay for loading undici.
+      const { EnvHttpProxyAgent } = await import('undici');
+      this.dispatcher = new EnvHttpProxyAgent({
+        connections: this.options.connections ?? 8,
+        bodyTimeout: this.options.idleTimeoutMs ?? 30_000,
+        headersTimeout: this.options.headersTimeoutMs ?? 30_000,
+        keepAliveTimeout: 10_000,
+      });
+    }
+    return this.dispatcher;
+  }
+
+  /**
+   * GET a URL. Returns 2xx/3xx-resolved responses and 404/416 (the caller decides); throws
+   * TransientError for what is worth retrying, ModelsError for what is not.
+   */
+  async get(url: string, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<HttpResponse> {
+    const { request } = await import('undici');
+    const dispatcher = await this.getDispatcher();
+    let current = new URL(url);
+    const startOrigin = current.origin;
+    for (let hop = 0; ; hop++) {
+      const sendHeaders: Record<string, string> = { 'user-agent': this.options.userAgent ?? 'xprim-models', ...headers };
+      // The token goes only to configured origins, and never after a redirect has left the first one.
+      if (this.options.token && current.origin === startOrigin && this.tokenOrigins.has(current.origin)) {
+        sendHeaders.authorization = `Bearer ${this.options.token}`;
+      }
+      let response: Dispatcher.ResponseData;
+      try {
+        response = await request(current, { method: 'GET', headers: sendHeaders, dispatcher, signal: signal ?? null });
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        throw new TransientError(`${describeNetworkError(error)} (GET ${redact(current)})`, redact(current));
+      }
+      const status = response.statusCode;
+      if (status >= 300 && status < 400 && status !== 304 && response.headers.location) {
+        await response.body.dump().catch(() => undefined);
+        if (hop >= MAX_REDIRECTS) {
+          throw new ModelsError('E_HTTP', `too many redirects from ${redact(new URL(url))}`, { hint: 'check the registry URL' });
+        }
+        const next = new URL(String(response.headers.location), current);
+        if (next.protocol !== 'https:' && !(next.protocol === 'http:' && isLoopbackHost(next.hostname))) {
+          throw new ModelsError('E_HTTP', `refusing redirect from ${redact(current)} to ${redact(next)}`, {
+            hint: 'registries must use https (plain http only on loopback)',
+          });
+        }
+        current = next;
+        continue;
+      }
+      if (status === 408 || status === 429 || status >= 500) {
+        await response.body.dump().catch(() => undefined);
+        throw new TransientError(`HTTP ${status} from ${redact(current)}`, redact(current), parseRetryAfter(response.headers['retry-after']), status);
+      }
+      if (status >= 400 && status !== 404 && status !== 416) {
+        await response.body.dump().catch(() => undefined);
+        const hint =
+          status === 401 || status === 403
+            ? 'the registry needs credentials: set MODELS_TOKEN'
+            : 'check the registry URL and that it serves an XPRIM registry';
+        throw new ModelsError('E_HTTP', `HTTP ${status} from ${redact(current)}`, { hint });
+      }
+      return { status, url: redact(current), headers: response.headers, body: response.body };
+    }
+  }
+
+  async close(): Promise<void> {
+    const dispatcher = this.dispatcher;
+    this.dispatcher = undefined;
+    await dispatcher?.close().catch(() => undefined);
+  }
+}
+
+/** A URL without credentials or query secrets, for messages. */
+export function redact(url: URL): string {
+  const copy = new URL(url.href);
+  copy.username = '';
+  copy.password = '';
+  return copy.href;
+}

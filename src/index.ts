@@ -1,0 +1,56 @@
+/**
+ * The programmatic API. The CLI and the GitHub Action are thin layers over exactly this.
+ *
+ *   const project = await loadProject('models.yaml');
+ *   await lock(project);
+ *   const result = await install(project, { frozen: true, onEvent, signal });
+ */
+import { install as installProject, type InstallOptions, type InstallResult } from './install.js';
+import { loadProject, type Project } from './project.js';
+import { type LockOptions, type LockResult, type OutdatedEntry, lockProject, outdated as outdatedProject } from './resolve.js';
+import { Session, type SessionOptions } from './session.js';
+
+export { ModelsError, ExitCode, isModelsError } from './errors.js';
+export type { ErrorCode, ExitCodeValue } from './errors.js';
+export { loadProject } from './project.js';
+export type { Project } from './project.js';
+export type { ProjectConfig, ModelEntry } from './config.js';
+export type { Lockfile, LockedModel, LockedFile } from './lockfile.js';
+export type { InstallOptions, InstallResult, InstallEvent, ModelResult, ModelSource } from './install.js';
+export type { LockOptions, LockResult, LockChange, OutdatedEntry, OutdatedStatus } from './resolve.js';
+export type { SessionOptions } from './session.js';
+export { publish, parseSize } from './publish.js';
+export type { PublishOptions, PublishResult } from './publish.js';
+export type { LinkMode } from './store.js';
+export { VERSION } from './version.js';
+
+async function projectOf(project: Project | string | undefined): Promise<Project> {
+  return typeof project === 'object' ? project : loadProject(project);
+}
+
+/** Resolve models.yaml into models.lock (re-resolving everything or the named entries with `update`). */
+export async function lock(project?: Project | string, options: LockOptions & SessionOptions = {}): Promise<LockResult> {
+  const p = await projectOf(project);
+  const session = new Session(p.config, options);
+  try {
+    return await lockProject(session, p, options);
+  } finally {
+    await session.close();
+  }
+}
+
+/** Fetch, verify and place every locked model. Aborting (`signal`) leaves a state the next call resumes. */
+export async function install(project?: Project | string, options: InstallOptions = {}): Promise<InstallResult> {
+  return installProject(await projectOf(project), options);
+}
+
+/** Compare each locked model with what its registry resolves now. */
+export async function outdated(project?: Project | string, options: SessionOptions & { signal?: AbortSignal } = {}): Promise<OutdatedEntry[]> {
+  const p = await projectOf(project);
+  const session = new Session(p.config, options);
+  try {
+    return await outdatedProject(session, p, options.signal);
+  } finally {
+    await session.close();
+  }
+}

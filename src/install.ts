@@ -1,0 +1,343 @@
+/**
+ * `install`: from a lock (written first unless --frozen) to verified files in place. The fast path
+ * (everything recorded and unchanged) stats files and returns: no network, no hashing, no store.
+ */
+import { randomBytes } from 'node:crypto';
+import { rm, stat, statfs } from 'node:fs/promises';
+import { join, relative, resolve, sep } from 'node:path';
+import { type AssembleEnv, type ModelPlan, type ModelTarget, executePlan, planModel } from './assemble.js';
+import { type ModelEntry, matchesPlatform, parsePlatform } from './config.js';
+import { ModelsError, abortError } from './errors.js';
+import { RateLimiter } from './fetch.js';
+import { sha256File } from './hash.js';
+import { acquireLock } from './locks.js';
+import { type LockedModel, lockStatus } from './lockfile.js';
+import type { Project } from './project.js';
+import { lockProject } from './resolve.js';
+import { Session, type SessionOptions } from './session.js';
+import { type InstalledModel, changedFiles, readState, writeState } from './state.js';
+import { type LinkMode, Store } from './store.js';
+import { GENERATOR } from './version.js';
+import { formatBytes } from './units.js';
+
+export interface InstallOptions extends SessionOptions {
+  frozen?: boolean;
+  /** Names or tags. */
+  only?: string[];
+  /** "os-arch", for `when:`. */
+  platform?: string;
+  /** Install here instead of the configured root (installer staging). */
+  root?: string;
+  noCache?: boolean;
+  /** Re-hash installed files instead of trusting the recorded size + mtime. */
+  verify?: boolean;
+  limitRate?: number;
+  linkMode?: LinkMode;
+  lockTimeoutMs?: number;
+  signal?: AbortSignal;
+  onEvent?: (event: InstallEvent) => void;
+}
+
+export type ModelSource = 'network' | 'cache' | 'mixed' | 'up-to-date';
+
+export interface ModelResult {
+  name: string;
+  model: string;
+  version: string;
+  resolved: string;
+  manifest: string;
+  path: string;
+  size: number;
+  source: ModelSource;
+  bytesDownloaded: number;
+  bytesFromCache: number;
+  durationMs: number;
+  /** Files that were missing or modified and have been put back. */
+  repaired: string[];
+}
+
+export type InstallEvent =
+  | { type: 'locked'; changes: number; written: boolean }
+  | { type: 'start'; name: string; model: string; resolved: string; totalBytes: number; neededBytes: number }
+  | { type: 'progress'; name: string; doneBytes: number; totalBytes: number; networkBytes: number }
+  | { type: 'done'; result: ModelResult }
+  | { type: 'skipped'; result: ModelResult };
+
+export interface InstallResult {
+  installed: ModelResult[];
+  skipped: ModelResult[];
+  removed: string[];
+  bytesDownloaded: number;
+  bytesFromCache: number;
+  durationMs: number;
+  root: string;
+  lockWritten: boolean;
+}
+
+const DEFAULT_LOCK_TIMEOUT_MS = 10 * 60 * 1000;
+
+/** Pick the entries this run installs: --only (names or tags) and `when:` for the target platform. */
+export function selectEntries(entries: ModelEntry[], only: string[] | undefined, platform: string | undefined): ModelEntry[] {
+  const target = platform ? parsePlatform(platform) : { os: process.platform, arch: process.arch };
+  if (only && only.length > 0) {
+    const known = new Set(entries.flatMap((e) => [e.name, ...e.tags]));
+    const unknown = only.filter((o) => !known.has(o));
+    if (unknown.length > 0) {
+      throw new ModelsError('E_USAGE', `--only ${unknown.join(', ')}: no model or tag of that name`, { hint: `models: ${entries.map((e) => e.name).join(', ')}` });
+    }
+  }
+  return entries.filter((e) => matchesPlatform(e, target) && (!only || only.length === 0 || only.includes(e.name) || e.tags.some((t) => only.includes(t))));
+}
+
+export function frozenCheck(project: Project): void {
+  const status = lockStatus(project.config, project.lock);
+  if (!project.lock) {
+    throw new ModelsError('E_FROZEN', `--frozen: ${project.lockPath} is missing`, { hint: 'run `models lock` and commit models.lock' });
+  }
+  if (!status.inSync) {
+    const parts = [
+      status.missing.length ? `not locked: ${status.missing.join(', ')}` : '',
+      status.stale.length ? `changed since locked: ${status.stale.join(', ')}` : '',
+      status.extra.length ? `locked but no longer in models.yaml: ${status.extra.join(', ')}` : '',
+    ].filter(Boolean);
+    throw new ModelsError('E_FROZEN', `--frozen: ${project.lockPath} is out of sync with ${project.config.file} (${parts.join('; ')})`, {
+      hint: 'run `models lock` and commit models.lock',
+    });
+  }
+}
+
+function targetFor(project: Project, root: string, entry: ModelEntry, locked: LockedModel): ModelTarget {
+  const dest = resolve(root, entry.path);
+  const rel = relative(root, dest);
+  if (rel === '' || rel.startsWith(`..${sep}`) || rel === '..') {
+    throw new ModelsError('E_CONFIG', `${entry.name}: path "${entry.path}" leaves the install root ${root}`, { file: project.config.file, line: entry.line });
+  }
+  return { name: entry.name, model: locked.model, version: locked.version, resolved: locked.resolved, registry: locked.registry, manifest: locked.manifest, path: entry.path, tags: entry.tags, dest };
+}
+
+/** A file changed in place through a hardlink changes the stored copy too: check it before reuse. */
+async function dropSuspectObjects(store: Store, dest: string, installed: InstalledModel, paths: string[]): Promise<void> {
+  for (const path of paths) {
+    const file = installed.files.find((f) => f.path === path);
+    if (!file || file.size === 0) continue;
+    const object = store.objectPath(file.sha256);
+    const sameInode = await Promise.all([stat(join(dest, path)).catch(() => undefined), stat(object).catch(() => undefined)]).then(
+      ([a, b]) => a !== undefined && b !== undefined && a.ino === b.ino && a.dev === b.dev,
+    );
+    const info = await stat(object).catch(() => undefined);
+    if (!info) continue;
+    if (sameInode || Math.abs(info.mtimeMs - file.mtimeMs) >= 1) {
+      if ((await sha256File(object).catch(() => '')) !== file.sha256) await store.removeObject(file.sha256);
+    }
+  }
+}
+
+async function checkFreeSpace(store: Store, root: string, neededBytes: number): Promise<void> {
+  if (neededBytes === 0) return;
+  for (const [what, dir] of [
+    ['cache', store.dir],
+    ['install root', root],
+  ] as const) {
+    const info = await statfs(dir).catch(() => undefined);
+    if (!info) continue;
+    const free = info.bavail * info.bsize;
+    // Small margin for metadata; hardlinks mean the root needs no second copy on the same disk.
+    if (free < neededBytes + 16 * 1024 * 1024) {
+      throw new ModelsError('E_NO_SPACE', `not enough free space in the ${what} ${dir}: ${formatBytes(free)} free, ${formatBytes(neededBytes)} needed`, {
+        hint: 'free some space (`models cache prune`), or use --cache-dir / --root on a bigger disk',
+      });
+    }
+  }
+}
+
+
+export async function install(project: Project, options: InstallOptions = {}): Promise<InstallResult> {
+  const started = performance.now();
+  const emit = options.onEvent ?? (() => undefined);
+  const env = options.env ?? process.env;
+  let session: Session | undefined;
+  let lockWritten = false;
+  if (options.frozen) {
+    frozenCheck(project);
+  } else if (!lockStatus(project.config, project.lock).inSync) {
+    session = new Session(project.config, options);
+    const locked = await lockProject(session, project, options.signal ? { signal: options.signal } : {});
+    lockWritten = locked.written;
+    emit({ type: 'locked', changes: locked.changes.length, written: locked.written });
+  }
+  const lock = project.lock as NonNullable<Project['lock']>;
+  const root = resolve(options.root ?? project.config.root);
+  const entries = selectEntries(project.config.models, options.only, options.platform);
+  const targets = entries.map((entry) => targetFor(project, root, entry, lock.models[entry.name] as LockedModel));
+  let state = await readState(root, GENERATOR);
+
+  // Fast path: recorded, same manifest and path, every file's size and mtime unchanged.
+  const skipped: ModelResult[] = [];
+  const pending: { target: ModelTarget; changed: string[] }[] = [];
+  for (const target of targets) {
+    const installed = state.models[target.name];
+    if (installed && installed.manifest === target.manifest && installed.path === target.path) {
+      let changed = await changedFiles(target.dest, installed);
+      if (changed.length === 0 && options.verify) changed = await rehashChanged(target.dest, installed);
+      if (changed.length === 0) {
+        const result = resultFor(target, installed.size, 'up-to-date', 0, 0, 0, []);
+        skipped.push(result);
+        emit({ type: 'skipped', result });
+        continue;
+      }
+      pending.push({ target, changed });
+    } else {
+      pending.push({ target, changed: [] });
+    }
+  }
+  const wanted = new Set(project.config.models.map((m) => m.name));
+  const extraneous = options.only?.length ? [] : Object.keys(state.models).filter((name) => !wanted.has(name));
+  if (pending.length === 0 && extraneous.length === 0) {
+    await session?.close();
+    return { installed: [], skipped, removed: [], bytesDownloaded: 0, bytesFromCache: 0, durationMs: Math.round(performance.now() - started), root, lockWritten };
+  }
+
+  // Slow path: something to fetch, link or repair.
+  const noCacheDir = options.noCache ? join(root, `.xprim-tmp-store`) : undefined;
+  session ??= new Session(project.config, { ...options, ...(noCacheDir ? { cacheDir: noCacheDir } : {}) });
+  const store = noCacheDir ? new Store(noCacheDir) : session.store;
+  const lockTimeoutMs = options.lockTimeoutMs ?? (env.MODELS_LOCK_TIMEOUT ? Number(env.MODELS_LOCK_TIMEOUT) * 1000 : DEFAULT_LOCK_TIMEOUT_MS);
+  const { default: pLimit } = await import('p-limit');
+  const limit = pLimit(session.concurrency);
+  const rate = options.limitRate ? new RateLimiter(options.limitRate) : undefined;
+  const installed: ModelResult[] = [];
+  let release: (() => Promise<void>) | undefined;
+  try {
+    await store.init();
+    await mkdirRoot(root);
+    release = await acquireLock(join(root, '.xprim-install'), `the install root ${root}`, lockTimeoutMs);
+    state = await readState(root, GENERATOR); // another process may have installed meanwhile
+    const counters = new Map<string, { done: number; network: number; cache: number }>();
+    const envFor = (target: ModelTarget): AssembleEnv => {
+      const counter = { done: 0, network: 0, cache: 0 };
+      counters.set(target.name, counter);
+      let lastEmit = 0;
+      return {
+        store,
+        client: session!.clientFor(project.config.models.find((m) => m.name === target.name) as ModelEntry),
+        limit,
+        linkMode: options.linkMode ?? linkModeFrom(env),
+        root,
+        lockTimeoutMs,
+        rate,
+        signal: options.signal,
+        previous: state.models[target.name],
+        verifyInPlace: Boolean(options.verify),
+        onBytes: (bytes, source) => {
+          counter.done += bytes;
+          if (source === 'network') counter.network += bytes;
+          else counter.cache += bytes;
+          const now = Date.now();
+          if (now - lastEmit >= 100) {
+            lastEmit = now;
+            emit({ type: 'progress', name: target.name, doneBytes: counter.done, totalBytes: 0, networkBytes: counter.network });
+          }
+        },
+      };
+    };
+    for (const { target, changed } of pending) {
+      const previous = state.models[target.name];
+      if (previous && changed.length > 0) await dropSuspectObjects(store, target.dest, previous, changed);
+    }
+    const plans: { plan: ModelPlan; env: AssembleEnv; changed: string[] }[] = await Promise.all(
+      pending.map(async ({ target, changed }) => {
+        const env = envFor(target);
+        return { plan: await planModel(env, target), env, changed };
+      }),
+    );
+    await checkFreeSpace(store, root, plans.reduce((sum, p) => sum + p.plan.neededBytes, 0));
+    const results = await Promise.allSettled(
+      plans.map(async ({ plan, env, changed }) => {
+        const begun = performance.now();
+        const { target } = plan;
+        emit({ type: 'start', name: target.name, model: target.model, resolved: target.resolved, totalBytes: plan.layout.totalSize, neededBytes: plan.neededBytes });
+        const record = await executePlan(env, plan);
+        state.models[target.name] = record;
+        await writeState(root, state);
+        const counter = counters.get(target.name) as { network: number; cache: number };
+        const source: ModelSource = counter.network === 0 ? 'cache' : counter.cache === 0 && plan.neededBytes === plan.layout.totalSize ? 'network' : 'mixed';
+        const result = resultFor(target, plan.layout.totalSize, source, counter.network, plan.layout.totalSize - counter.network, performance.now() - begun, changed);
+        installed.push(result);
+        emit({ type: 'done', result });
+      }),
+    );
+    if (options.signal?.aborted) throw abortError();
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) throw failure.reason;
+    for (const name of extraneous) {
+      const record = state.models[name] as InstalledModel;
+      const dest = resolve(root, record.path);
+      if (!relative(root, dest).startsWith('..') && dest !== root) await rm(dest, { recursive: true, force: true });
+      delete state.models[name];
+    }
+    if (extraneous.length > 0) await writeState(root, state);
+    if (noCacheDir) await rm(noCacheDir, { recursive: true, force: true });
+  } finally {
+    await release?.();
+    await session.close();
+  }
+  installed.sort((a, b) => a.name.localeCompare(b.name));
+  return {
+    installed,
+    skipped,
+    removed: extraneous,
+    bytesDownloaded: installed.reduce((s, r) => s + r.bytesDownloaded, 0),
+    bytesFromCache: installed.reduce((s, r) => s + r.bytesFromCache, 0),
+    durationMs: Math.round(performance.now() - started),
+    root,
+    lockWritten,
+  };
+}
+
+async function mkdirRoot(root: string): Promise<void> {
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(root, { recursive: true }).catch((error: unknown) => {
+    throw new ModelsError('E_STORAGE', `cannot create the install root ${root}: ${(error as Error).message}`, { hint: 'check permissions, or pass --root' });
+  });
+}
+
+async function rehashChanged(dest: string, installed: InstalledModel): Promise<string[]> {
+  const { default: pLimit } = await import('p-limit');
+  const limit = pLimit(4);
+  const bad: string[] = [];
+  await Promise.all(
+    installed.files.map((f) =>
+      limit(async () => {
+        if ((await sha256File(join(dest, f.path)).catch(() => '')) !== f.sha256) bad.push(f.path);
+      }),
+    ),
+  );
+  return bad.sort();
+}
+
+function linkModeFrom(env: NodeJS.ProcessEnv): LinkMode {
+  const mode = env.MODELS_LINK_MODE ?? 'auto';
+  if (mode === 'auto' || mode === 'hardlink' || mode === 'reflink' || mode === 'copy') return mode;
+  throw new ModelsError('E_USAGE', `MODELS_LINK_MODE=${mode}: expected auto, hardlink, reflink or copy`);
+}
+
+function resultFor(target: ModelTarget, size: number, source: ModelSource, network: number, cache: number, durationMs: number, repaired: string[]): ModelResult {
+  return {
+    name: target.name,
+    model: target.model,
+    version: target.version,
+    resolved: target.resolved,
+    manifest: target.manifest,
+    path: target.dest,
+    size,
+    source,
+    bytesDownloaded: network,
+    bytesFromCache: Math.max(0, cache),
+    durationMs: Math.round(durationMs),
+    repaired,
+  };
+}
+
+export function uniqueSuffix(): string {
+  return `${process.pid}-${randomBytes(4).toString('hex')}`;
+}

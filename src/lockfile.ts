@@ -1,0 +1,310 @@
+/**
+ * models.lock: the hash-pinned resolution of models.yaml. Written only by the tool, byte-for-byte
+ * deterministic so that it diffs well and an unchanged resolve rewrites nothing; read strictly,
+ * because `install --frozen` trusts it to pin every byte.
+ */
+import { readFile } from 'node:fs/promises';
+import { Document, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
+import { ModelsError } from './errors.js';
+import { writeFileAtomic } from './fsutil.js';
+import { isSha256, sha256 } from './hash.js';
+import { checkRelativePath } from './registry/manifest.js';
+import { NAME_PATTERN, type ProjectConfig } from './config.js';
+
+export interface LockedFile {
+  path: string;
+  size: number;
+  sha256?: string;
+}
+
+export interface LockedModel {
+  spec: string;
+  model: string;
+  version: string;
+  resolved: string;
+  registry: string;
+  manifest: string;
+  size: number;
+  files: LockedFile[];
+}
+
+export interface Lockfile {
+  lockfileVersion: 1;
+  models: Record<string, LockedModel>;
+}
+
+export interface LockStatus {
+  missing: string[];
+  stale: string[];
+  extra: string[];
+  inSync: boolean;
+}
+
+const HEADER = ' models.lock — written by xprim-models; do not edit by hand';
+const LOCK_HINT = 'models.lock is written by xprim-models: restore it from version control, or delete it and run `models lock`';
+const MODEL_KEYS = ['spec', 'model', 'version', 'resolved', 'registry', 'manifest', 'size', 'files'] as const;
+const FILE_KEYS = ['path', 'size', 'sha256'] as const;
+const MAX_SIZE = 2 ** 50;
+
+/** The resolution inputs, hashed: what makes a lock entry stale when it changes. */
+export function specHash(entry: { registry: string; model: string; version: string }): string {
+  // Explicit key order: the canonical form must not depend on how the caller built the object.
+  return sha256(JSON.stringify({ model: entry.model, registry: entry.registry, version: entry.version }));
+}
+
+// --- parse ---------------------------------------------------------------------------------------
+
+class LockReader {
+  private readonly lineCounter = new LineCounter();
+
+  constructor(
+    private readonly text: string,
+    private readonly file: string,
+  ) {}
+
+  fail(offset: number | undefined, message: string, hint = LOCK_HINT): never {
+    const { line, col } = this.lineCounter.linePos(offset ?? 0);
+    throw new ModelsError('E_LOCKFILE', `${this.file}:${line}:${col}: ${message}`, {
+      hint,
+      file: this.file,
+      line,
+      column: col,
+    });
+  }
+
+  at(node: Node | null | undefined, fallback?: Node | null): number | undefined {
+    return node?.range?.[0] ?? fallback?.range?.[0] ?? undefined;
+  }
+
+  /** The pairs of a map, keyed by their string keys, rejecting keys outside `allowed`. */
+  fields(map: YAMLMap, where: string, allowed: readonly string[]): Map<string, { key: Node; value: Node | null }> {
+    const out = new Map<string, { key: Node; value: Node | null }>();
+    for (const pair of map.items) {
+      const key = pair.key as Node | null;
+      if (!isScalar(key) || typeof key.value !== 'string') this.fail(this.at(key, map), `${where}: expected string keys`);
+      const name = key.value as string;
+      if (!allowed.includes(name)) {
+        this.fail(this.at(key), `${where}: unknown key "${name}": expected ${allowed.join(', ')}`);
+      }
+      out.set(name, { key, value: (pair.value as Node | null) ?? null });
+    }
+    return out;
+  }
+
+  required(
+    fields: Map<string, { key: Node; value: Node | null }>,
+    name: string,
+    where: string,
+    owner: Node | null | undefined,
+  ): { key: Node; value: Node | null } {
+    const field = fields.get(name);
+    if (!field) this.fail(this.at(owner), `${where}: missing required key "${name}"`);
+    return field;
+  }
+
+  valueOffset(field: { key: Node; value: Node | null }): number | undefined {
+    const v = field.value;
+    const empty = v === null || (isScalar(v) && v.value === null && v.range != null && v.range[0] === v.range[1]);
+    return empty ? this.at(field.key) : this.at(v);
+  }
+
+  string(field: { key: Node; value: Node | null }, where: string): string {
+    const v = field.value;
+    if (!isScalar(v) || typeof v.value !== 'string' || v.value === '') {
+      this.fail(this.valueOffset(field), `${where}: expected a non-empty string`);
+    }
+    return v.value as string;
+  }
+
+  hash(field: { key: Node; value: Node | null }, where: string): string {
+    const v = field.value;
+    if (!isScalar(v) || !isSha256(v.value)) {
+      this.fail(this.valueOffset(field), `${where}: expected 64 lowercase hex characters (a sha256)`);
+    }
+    return v.value as string;
+  }
+
+  size(field: { key: Node; value: Node | null }, where: string): number {
+    const v = field.value;
+    const n = isScalar(v) ? v.value : undefined;
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0 || n > MAX_SIZE) {
+      this.fail(this.valueOffset(field), `${where}: expected a non-negative integer byte count`);
+    }
+    return n;
+  }
+
+  parse(): Lockfile {
+    const doc = parseDocument(this.text, { lineCounter: this.lineCounter, prettyErrors: false, uniqueKeys: true });
+    const syntax = doc.errors[0];
+    if (syntax) {
+      const message = syntax.code === 'DUPLICATE_KEY' ? 'duplicate key' : `invalid YAML: ${syntax.message.split('\n')[0]}`;
+      this.fail(syntax.pos[0], message);
+    }
+    const root = doc.contents;
+    if (!isMap(root)) {
+      this.fail(this.at(root as Node | null), root === null ? 'models.lock is empty' : 'expected a mapping with lockfileVersion and models');
+    }
+    const top = this.fields(root, 'models.lock', ['lockfileVersion', 'models']);
+    const versionField = this.required(top, 'lockfileVersion', 'models.lock', root);
+    const version = isScalar(versionField.value) ? versionField.value.value : undefined;
+    if (version !== 1) {
+      const newer = typeof version === 'number' && version > 1;
+      this.fail(
+        this.valueOffset(versionField),
+        newer ? `lockfileVersion ${version} is newer than this xprim-models supports (1)` : 'lockfileVersion: expected 1',
+        newer ? 'upgrade xprim-models' : LOCK_HINT,
+      );
+    }
+    const modelsField = this.required(top, 'models', 'models.lock', root);
+    const modelsNode = modelsField.value;
+    if (!isMap(modelsNode)) this.fail(this.valueOffset(modelsField), 'models: expected a mapping of model names');
+
+    const models: Record<string, LockedModel> = {};
+    for (const pair of modelsNode.items) {
+      const key = pair.key as Node | null;
+      const name = isScalar(key) ? key.value : undefined;
+      if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
+        this.fail(this.at(key, modelsNode), `models: invalid model name ${JSON.stringify(name ?? null)}`);
+      }
+      models[name] = this.parseModel(name, key as Node, (pair.value as Node | null) ?? null);
+    }
+    return { lockfileVersion: 1, models };
+  }
+
+  parseModel(name: string, keyNode: Node, node: Node | null): LockedModel {
+    const where = `models.${name}`;
+    if (!isMap(node)) this.fail(this.at(node, keyNode), `${where}: expected a mapping`);
+    const fields = this.fields(node, where, MODEL_KEYS);
+    const get = (k: string) => this.required(fields, k, where, keyNode);
+    const spec = this.hash(get('spec'), `${where}.spec`);
+    const model = this.string(get('model'), `${where}.model`);
+    const version = this.string(get('version'), `${where}.version`);
+    const resolved = this.string(get('resolved'), `${where}.resolved`);
+    const registry = this.string(get('registry'), `${where}.registry`);
+    const manifest = this.hash(get('manifest'), `${where}.manifest`);
+    const sizeField = get('size');
+    const size = this.size(sizeField, `${where}.size`);
+    const filesField = get('files');
+    if (!isSeq(filesField.value)) this.fail(this.valueOffset(filesField), `${where}.files: expected a list`);
+    const seen = new Set<string>();
+    const files = filesField.value.items.map((item, i) => {
+      const fileWhere = `${where}.files[${i}]`;
+      const itemNode = (item as Node | null) ?? null;
+      if (!isMap(itemNode)) this.fail(this.at(itemNode, filesField.value), `${fileWhere}: expected a mapping { path, size, sha256 }`);
+      const ff = this.fields(itemNode, fileWhere, FILE_KEYS);
+      const pathField = this.required(ff, 'path', fileWhere, itemNode);
+      const path = this.string(pathField, `${fileWhere}.path`);
+      const problem = checkRelativePath(path);
+      if (problem) this.fail(this.valueOffset(pathField), `${fileWhere}.path ${JSON.stringify(path)}: ${problem}`);
+      const folded = path.toLowerCase();
+      if (seen.has(folded)) this.fail(this.valueOffset(pathField), `${fileWhere}.path "${path}" appears twice`);
+      seen.add(folded);
+      const file: LockedFile = { path, size: this.size(this.required(ff, 'size', fileWhere, itemNode), `${fileWhere}.size`) };
+      const shaField = ff.get('sha256');
+      if (shaField) file.sha256 = this.hash(shaField, `${fileWhere}.sha256`);
+      return file;
+    });
+    const total = files.reduce((sum, f) => sum + f.size, 0);
+    if (total !== size) this.fail(this.valueOffset(sizeField), `${where}.size: is ${size} but the files add up to ${total}`);
+    // The spec must be the hash of the entry's own inputs, or a hand edit slipped through.
+    if (spec !== specHash({ registry, model, version })) {
+      this.fail(this.valueOffset(get('spec')), `${where}.spec does not match its registry, model and version`);
+    }
+    return { spec, model, version, resolved, registry, manifest, size, files };
+  }
+}
+
+/** Parse models.lock strictly: any deviation is an E_LOCKFILE error naming file:line:col. */
+export function parseLockfile(text: string, file: string): Lockfile {
+  return new LockReader(text, file).parse();
+}
+
+export async function readLockfile(file: string): Promise<Lockfile | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ModelsError('E_LOCKFILE', `${file}: cannot read: ${(error as Error).message}`, {
+      hint: 'check the permissions of models.lock',
+      file,
+      cause: error,
+    });
+  }
+  return parseLockfile(text, file);
+}
+
+// --- write ---------------------------------------------------------------------------------------
+
+// Code-unit order: the same bytes whatever the machine's locale.
+function byCodeUnit(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function serializeLockfile(lock: Lockfile): string {
+  const models: Record<string, unknown> = {};
+  for (const name of Object.keys(lock.models).sort(byCodeUnit)) {
+    const m = lock.models[name] as LockedModel;
+    models[name] = {
+      spec: m.spec,
+      model: m.model,
+      version: m.version,
+      resolved: m.resolved,
+      registry: m.registry,
+      manifest: m.manifest,
+      size: m.size,
+      files: m.files.map((f) => ({ path: f.path, size: f.size, ...(f.sha256 !== undefined ? { sha256: f.sha256 } : {}) })),
+    };
+  }
+  const doc = new Document({ lockfileVersion: 1, models });
+  doc.commentBefore = HEADER;
+  const modelsNode = doc.get('models', true);
+  if (isMap(modelsNode)) {
+    for (const pair of modelsNode.items) {
+      const files = isMap(pair.value) ? pair.value.get('files', true) : undefined;
+      if (isSeq(files)) for (const item of files.items) if (isMap(item)) item.flow = true;
+    }
+  }
+  // lineWidth 0: never fold long strings or break a flow map over lines.
+  return doc.toString({ lineWidth: 0 });
+}
+
+/** Write atomically; false (and the file untouched) when the content would not change. */
+export async function writeLockfile(file: string, lock: Lockfile): Promise<boolean> {
+  const text = serializeLockfile(lock);
+  try {
+    parseLockfile(text, file);
+  } catch (error) {
+    const detail = error instanceof ModelsError ? error.message.replace(`${file}:`, 'line ') : String(error);
+    throw new ModelsError('E_INTERNAL', `refusing to write an invalid lock to ${file}: ${detail}`, {
+      hint: 'this is a bug in xprim-models: please report it',
+      cause: error,
+    });
+  }
+  let current: string | undefined;
+  try {
+    current = await readFile(file, 'utf8');
+  } catch {
+    current = undefined;
+  }
+  if (current === text) return false;
+  await writeFileAtomic(file, text);
+  return true;
+}
+
+export function lockStatus(config: ProjectConfig, lock: Lockfile | undefined): LockStatus {
+  const locked = lock?.models ?? {};
+  const missing: string[] = [];
+  const stale: string[] = [];
+  const names = new Set<string>();
+  for (const entry of config.models) {
+    names.add(entry.name);
+    const l = Object.prototype.hasOwnProperty.call(locked, entry.name) ? locked[entry.name] : undefined;
+    if (!l) missing.push(entry.name);
+    else if (l.spec !== specHash(entry)) stale.push(entry.name);
+  }
+  const extra = Object.keys(locked)
+    .filter((name) => !names.has(name))
+    .sort(byCodeUnit);
+  return { missing, stale, extra, inSync: missing.length === 0 && stale.length === 0 && extra.length === 0 };
+}

@@ -1,0 +1,78 @@
+/**
+ * The registry index, `models.json`: parse defensively (a captive portal's HTML page, a hash that is
+ * not a sha256, a wrong shape) and resolve a version or alias to a manifest hash.
+ */
+import { ModelsError } from '../errors.js';
+import { isSha256 } from '../hash.js';
+
+export interface VersionEntry {
+  hash: string;
+  alias_of?: string;
+  metadata?: Record<string, unknown>;
+}
+export type Catalog = Record<string, Record<string, Record<string, VersionEntry>>>;
+
+export interface Resolution {
+  model: string;
+  version: string;
+  resolved: string;
+  manifest: string;
+  metadata: Record<string, unknown>;
+}
+
+export const MAX_INDEX_BYTES = 32 * 1024 * 1024;
+
+function bad(url: string, problem: string, hint = 'the registry serves a malformed models.json; report it to its owner'): never {
+  throw new ModelsError('E_INDEX', `invalid registry index ${url}: ${problem}`, { hint });
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function parseCatalog(bytes: Uint8Array, url: string): Catalog {
+  const text = Buffer.from(bytes).toString('utf8');
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    const start = text.trimStart().slice(0, 30);
+    const html = /^<(!doctype|html)/i.test(start);
+    bad(url, `not JSON (starts with ${JSON.stringify(start)})`, html
+      ? 'an HTML page came back: a proxy or captive portal may be intercepting; check the network or the registry URL'
+      : 'check that the registry URL points at an XPRIM registry (it must serve models.json)');
+  }
+  if (!isPlainObject(data)) bad(url, 'expected an object of groups');
+  for (const [group, models] of Object.entries(data)) {
+    if (!isPlainObject(models)) bad(url, `"${group}" is not an object of models`);
+    for (const [model, versions] of Object.entries(models)) {
+      if (!isPlainObject(versions)) bad(url, `"${group}/${model}" is not an object of versions`);
+      for (const [version, entry] of Object.entries(versions)) {
+        if (!isPlainObject(entry)) bad(url, `"${group}/${model}@${version}" is not an object`);
+        if (!isSha256(entry.hash)) bad(url, `"${group}/${model}@${version}" has a hash that is not 64 lowercase hex`);
+        if (entry.alias_of !== undefined && typeof entry.alias_of !== 'string') bad(url, `"${group}/${model}@${version}" alias_of is not a string`);
+        if (entry.metadata !== undefined && !isPlainObject(entry.metadata)) bad(url, `"${group}/${model}@${version}" metadata is not an object`);
+      }
+    }
+  }
+  return data as Catalog;
+}
+
+export function resolveVersion(catalog: Catalog, model: string, version: string, url: string): Resolution {
+  const [group, name] = model.split('/') as [string, string];
+  const versions = Object.hasOwn(catalog, group) && Object.hasOwn(catalog[group] as object, name) ? catalog[group]?.[name] : undefined;
+  if (!versions) {
+    throw new ModelsError('E_NOT_FOUND', `model ${model} not found in ${url}`, { hint: 'check the model name; `models list --remote` shows the catalog' });
+  }
+  const entry = Object.hasOwn(versions, version) ? versions[version] : undefined;
+  if (!entry) {
+    const available = Object.keys(versions).sort().join(', ');
+    throw new ModelsError('E_NOT_FOUND', `version "${version}" of ${model} not found in ${url}`, { hint: `available: ${available}` });
+  }
+  const resolved = entry.alias_of ?? version;
+  const target = entry.alias_of !== undefined && Object.hasOwn(versions, entry.alias_of) ? versions[entry.alias_of] : undefined;
+  if (target && target.hash !== entry.hash) {
+    bad(url, `alias ${model}@${version} points at ${entry.alias_of} but their hashes differ`);
+  }
+  return { model, version, resolved, manifest: entry.hash, metadata: { ...(target?.metadata ?? {}), ...(entry.metadata ?? {}) } };
+}
