@@ -135,7 +135,67 @@ export function buildProgram(): Command {
 
 /** Commands beyond the install spine (verify, list, info, path, cache, doctor, mirror). */
 function registerMoreCommands(program: Command): void {
-  void program;
+  program
+    .command('verify [names...]')
+    .description('re-hash every installed file against the locked manifest (exit 4 if missing, 6 if different)')
+    .option('--root <dir>', 'the install root to check (default: the configured root)')
+    .addHelpText('after', '\nExamples:\n  models verify\n  models verify vad --json')
+    .action(run(program, () => import('./commands/verify.js')));
+
+  program
+    .command('list')
+    .description('locked models and their install status')
+    .option('--remote', "list the registry's catalog instead")
+    .option('--root <dir>', 'the install root to check')
+    .addHelpText('after', '\nExamples:\n  models list\n  models list --remote --json')
+    .action(run(program, () => import('./commands/list.js')));
+
+  program
+    .command('info <name> [version]')
+    .description('files, sizes, chunks and metadata of a locked model (NAME) or a registry model (GROUP/MODEL)')
+    .option('--remote', 'read the registry even for a locked NAME')
+    .addHelpText('after', '\nExamples:\n  models info vad\n  models info demo/silero-vad latest --remote')
+    .action(run(program, () => import('./commands/info.js')));
+
+  program
+    .command('path <name>')
+    .description('print the absolute install folder of a model (exit 4 when not installed)')
+    .option('--root <dir>', 'the install root')
+    .addHelpText('after', '\nExamples:\n  models path vad\n  python run.py --model "$(models path vad)/silero_vad.onnx"')
+    .action(run(program, () => import('./commands/path.js')));
+
+  const cache = program.command('cache').description('the shared chunk cache');
+  cache
+    .command('info')
+    .description('location, size, file and chunk counts')
+    .action(run(program, () => import('./commands/cache-info.js')));
+  cache
+    .command('verify')
+    .description('re-hash every stored file and chunk; remove the corrupt ones')
+    .action(run(program, () => import('./commands/cache-verify.js')));
+  cache
+    .command('prune')
+    .description('remove cached data: least recently used first')
+    .option('--older-than <duration>', 'only what was last used longer ago than this (e.g. 30d, 12h)')
+    .option('--max-size <size>', 'evict least recently used until the cache is at most this big (e.g. 10GiB)')
+    .option('--dry-run', 'say what would be removed, remove nothing')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .addHelpText('after', '\nExamples:\n  models cache prune --older-than 30d --dry-run\n  models cache prune --max-size 20GiB -y')
+    .action(run(program, () => import('./commands/cache-prune.js')));
+
+  program
+    .command('doctor')
+    .description('a readiness report: config, lock, cache, disk, registries, each model; a hint per problem')
+    .option('--root <dir>', 'the install root to check')
+    .addHelpText('after', '\nExamples:\n  models doctor\n  models doctor --json')
+    .action(run(program, () => import('./commands/doctor.js')));
+
+  program
+    .command('mirror [names...]')
+    .description('write a registry folder holding exactly the locked models (air-gapped mirror, CDN seed); incremental')
+    .requiredOption('--out <dir>', 'the registry folder to write')
+    .addHelpText('after', '\nExamples:\n  models mirror --out /media/usb/models-mirror\n  MODELS_MIRRORS=file:///media/usb/models-mirror models install --frozen --offline')
+    .action(run(program, () => import('./commands/mirror.js')));
 }
 
 export async function main(argv = process.argv): Promise<void> {
