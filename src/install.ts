@@ -100,8 +100,12 @@ export function frozenCheck(project: Project): void {
       status.stale.length ? `changed since locked: ${status.stale.join(', ')}` : '',
       status.extra.length ? `locked but no longer in models.yaml: ${status.extra.join(', ')}` : '',
     ].filter(Boolean);
+    // Point at the first drifted entry (editors, Action annotations); removed entries have no line.
+    const first = project.config.models.find((m) => status.missing.includes(m.name) || status.stale.includes(m.name));
     throw new ModelsError('E_FROZEN', `--frozen: ${project.lockPath} is out of sync with ${project.config.file} (${parts.join('; ')})`, {
       hint: 'run `models lock` and commit models.lock',
+      file: project.config.file,
+      ...(first ? { line: first.line } : {}),
     });
   }
 }
@@ -251,19 +255,27 @@ export async function install(project: Project, options: InstallOptions = {}): P
       }),
     );
     await checkFreeSpace(store, root, plans.reduce((sum, p) => sum + p.plan.neededBytes, 0));
+    // State writes are serialised: parallel models must not race their renames.
+    let stateWrites = Promise.resolve();
+    const saveState = () => (stateWrites = stateWrites.then(() => writeState(root, state)));
+    const runOne = async ({ plan: initial, env, changed }: (typeof plans)[number], replan: boolean) => {
+      const begun = performance.now();
+      // A model that waited for another one sharing its chunks plans again: those files are stored now.
+      const plan = replan ? await planModel(env, initial.target) : initial;
+      const { target } = plan;
+      emit({ type: 'start', name: target.name, model: target.model, resolved: target.resolved, totalBytes: plan.layout.totalSize, neededBytes: plan.neededBytes });
+      const record = await executePlan(env, plan);
+      state.models[target.name] = record;
+      await saveState();
+      const counter = counters.get(target.name) as { network: number; cache: number };
+      const source: ModelSource = counter.network === 0 ? 'cache' : counter.cache === 0 && plan.neededBytes === plan.layout.totalSize ? 'network' : 'mixed';
+      const result = resultFor(target, plan.layout.totalSize, source, counter.network, plan.layout.totalSize - counter.network, performance.now() - begun, changed);
+      installed.push(result);
+      emit({ type: 'done', result });
+    };
     const results = await Promise.allSettled(
-      plans.map(async ({ plan, env, changed }) => {
-        const begun = performance.now();
-        const { target } = plan;
-        emit({ type: 'start', name: target.name, model: target.model, resolved: target.resolved, totalBytes: plan.layout.totalSize, neededBytes: plan.neededBytes });
-        const record = await executePlan(env, plan);
-        state.models[target.name] = record;
-        await writeState(root, state);
-        const counter = counters.get(target.name) as { network: number; cache: number };
-        const source: ModelSource = counter.network === 0 ? 'cache' : counter.cache === 0 && plan.neededBytes === plan.layout.totalSize ? 'network' : 'mixed';
-        const result = resultFor(target, plan.layout.totalSize, source, counter.network, plan.layout.totalSize - counter.network, performance.now() - begun, changed);
-        installed.push(result);
-        emit({ type: 'done', result });
+      groupBySharedChunks(plans.map((p) => p.plan)).map(async (group) => {
+        for (const [i, index] of group.entries()) await runOne(plans[index] as (typeof plans)[number], i > 0);
       }),
     );
     if (options.signal?.aborted) throw abortError();
@@ -292,6 +304,27 @@ export async function install(project: Project, options: InstallOptions = {}): P
     root,
     lockWritten,
   };
+}
+
+/**
+ * Models that share a chunk (or a manifest) run one after another, so a chunk is fetched once and
+ * the later model reuses it from the store; unrelated models run in parallel. Returns plan indexes.
+ */
+export function groupBySharedChunks(plans: ModelPlan[]): number[][] {
+  const parent = plans.map((_, i) => i);
+  const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i] as number)));
+  const owner = new Map<string, number>();
+  plans.forEach((plan, i) => {
+    const wanted = plan.layout.chunks.map((c) => c.hash);
+    for (const key of [`m:${plan.target.manifest}`, ...wanted]) {
+      const j = owner.get(key);
+      if (j === undefined) owner.set(key, i);
+      else parent[find(i)] = find(j);
+    }
+  });
+  const groups = new Map<number, number[]>();
+  plans.forEach((_, i) => groups.set(find(i), [...(groups.get(find(i)) ?? []), i]));
+  return [...groups.values()];
 }
 
 async function mkdirRoot(root: string): Promise<void> {

@@ -127,6 +127,8 @@ export class Store {
   async writeManifest(hash: string, bytes: Uint8Array): Promise<void> {
     const path = this.manifestPath(hash);
     try {
+      // `models lock` writes here before any install has created the store's folders.
+      await mkdir(dirname(path), { recursive: true });
       await writeFileAtomic(path, bytes);
     } catch (error) {
       throw storageError(error, 'write', path);

@@ -1,0 +1,73 @@
+/** Run the real CLI as a child process, and small project fixtures, for end-to-end tests. */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)).replace(/\/lib\/?$/, ''));
+export const BIN = join(REPO, 'bin', 'models.js');
+export const CONFORMANCE = resolve(REPO, '..', 'shared', 'conformance');
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCli(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: options.cwd,
+      env: { ...process.env, CI: 'true', NO_COLOR: '1', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code, stdout, stderr });
+    });
+  });
+}
+
+export async function tempDir(prefix = 'xprim-test-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+/** A project folder with this models.yaml and its own cache dir. */
+export async function makeProject(yaml: string): Promise<{ dir: string; cache: string; env: NodeJS.ProcessEnv }> {
+  const dir = await tempDir();
+  await writeFile(join(dir, 'models.yaml'), yaml);
+  const cache = join(dir, '.cache');
+  return { dir, cache, env: { MODELS_CACHE_DIR: cache } };
+}
+
+export interface ExpectedModel {
+  manifest: string;
+  files: Record<string, { sha256: string; size: number }>;
+}
+export const EXPECTED = JSON.parse(readFileSync(join(CONFORMANCE, 'expected.json'), 'utf8')) as Record<string, ExpectedModel>;
+
+export function sha256Of(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/** Every expected file of `key` (group/model@version) is byte-exact under `dir`. Returns the mismatches. */
+export function mismatches(dir: string, key: string): string[] {
+  const bad: string[] = [];
+  for (const [path, file] of Object.entries((EXPECTED[key] as ExpectedModel).files)) {
+    try {
+      if (sha256Of(join(dir, path)) !== file.sha256) bad.push(path);
+    } catch {
+      bad.push(`${path} (missing)`);
+    }
+  }
+  return bad;
+}
