@@ -7,6 +7,7 @@
 import { constants } from 'node:fs';
 import { link, lstat, mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { dirname, join, relative, sep } from 'node:path';
 import type { LimitFunction } from 'p-limit';
 import { ModelsError, abortError, isModelsError, storageError } from './errors.js';
@@ -145,6 +146,8 @@ async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<void> {
   const journal = await Journal.open(dir);
   const partials = new Map<number, PartialFile>();
   const controller = new AbortController();
+  // Every in-flight request and backoff listens on it: many more than the default warning threshold.
+  setMaxListeners(0, controller.signal);
   const onAbort = () => controller.abort();
   env.signal?.addEventListener('abort', onAbort, { once: true });
   try {

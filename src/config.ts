@@ -461,7 +461,13 @@ export function parseConfig(text: string, file: string): ProjectConfig {
     });
   }
 
-  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    // An alias with no anchor, or an alias bomb: the yaml library throws plain errors for these.
+    throw reporter.error({ offset: 0, message: `invalid YAML: ${(error as Error).message.split('\n')[0]}`, hint: 'fix the YAML syntax in models.yaml' });
+  }
   if (!validateSchema(data)) {
     const problems = (validateSchema.errors ?? [])
       .map((error) => schemaProblem(doc, text, error))

@@ -43,7 +43,8 @@ export interface FetchEnv {
   label: string;
 }
 
-const PROGRESS_RECORD_EVERY = 8 * 1024 * 1024;
+// Often enough that a kill loses little of a big chunk; each record is one small append.
+const PROGRESS_RECORD_EVERY = 1024 * 1024;
 
 /** Append-only record of verified chunks and in-flight progress for one manifest. */
 export class Journal {
@@ -52,7 +53,17 @@ export class Journal {
   private constructor(
     private readonly handle: FileHandle,
     readonly resumed: boolean,
+    private readonly path: string,
   ) {}
+
+  /** Disk full or read-only while journaling is a storage failure (exit 7), not a network one. */
+  private async append(line: string): Promise<void> {
+    try {
+      await this.handle.appendFile(line);
+    } catch (error) {
+      throw storageError(error, 'write', this.path);
+    }
+  }
 
   static async open(dir: string): Promise<Journal> {
     const path = join(dir, 'journal');
@@ -62,8 +73,10 @@ export class Journal {
     } catch {
       // a fresh download
     }
-    const handle = await open(path, 'a');
-    const journal = new Journal(handle, text.length > 0);
+    const handle = await open(path, 'a').catch((error: unknown) => {
+      throw storageError(error, 'create', path);
+    });
+    const journal = new Journal(handle, text.length > 0, path);
     for (const line of text.split('\n')) {
       const [kind, index, bytes, validator] = line.split('\t');
       const i = Number(index);
@@ -77,18 +90,18 @@ export class Journal {
   async markDone(index: number): Promise<void> {
     this.done.add(index);
     this.progress.delete(index);
-    await this.handle.appendFile(`done\t${index}\n`);
+    await this.append(`done\t${index}\n`);
   }
 
   async forget(index: number): Promise<void> {
     this.done.delete(index);
     this.progress.delete(index);
-    await this.handle.appendFile(`undo\t${index}\n`);
+    await this.append(`undo\t${index}\n`);
   }
 
   async markProgress(index: number, bytes: number, validator: string): Promise<void> {
     this.progress.set(index, { bytes, validator });
-    await this.handle.appendFile(`prog\t${index}\t${bytes}\t${JSON.stringify(validator)}\n`);
+    await this.append(`prog\t${index}\t${bytes}\t${JSON.stringify(validator)}\n`);
   }
 
   async close(): Promise<void> {
@@ -277,7 +290,8 @@ export async function fetchChunk(env: FetchEnv, job: ChunkJob, journal: Journal)
   for (;;) {
     const startedAt = writer.position;
     try {
-      await env.client.request(
+      // A mismatch is returned, not thrown: thrown, the registry client would take it for a network failure.
+      const outcome = await env.client.request<true | ChunkMismatch>(
         what,
         async (source) => {
           const options = { ...(writer.position > 0 && validator ? { start: writer.position, validator } : {}), ...(env.signal ? { signal: env.signal } : {}) };
@@ -286,6 +300,11 @@ export async function fetchChunk(env: FetchEnv, job: ChunkJob, journal: Journal)
           lastUrl = opened.url;
           if (!opened.resumed) writer.restart();
           validator = opened.validator;
+          if (opened.length !== undefined && writer.position + opened.length !== chunk.size) {
+            // A complete answer of the wrong size (an HTML error page, another object): not worth reading.
+            opened.destroy();
+            return new ChunkMismatch(`the server sent ${writer.position + opened.length} bytes, the chunk has ${chunk.size}`);
+          }
           const before = writer.position;
           try {
             for await (const part of opened.body) {
@@ -295,7 +314,8 @@ export async function fetchChunk(env: FetchEnv, job: ChunkJob, journal: Journal)
             }
           } catch (error) {
             opened.destroy();
-            if (error instanceof ChunkMismatch || isModelsError(error) || env.signal?.aborted) throw error;
+            if (error instanceof ChunkMismatch) return error;
+            if (isModelsError(error) || env.signal?.aborted) throw error;
             if (isStorageFailure(error)) throw storageError(error, 'write', job.targets[0]?.path ?? env.label);
             // A reset or stall mid-body: keep what arrived, resume from there on the next attempt.
             throw new TransientError(`${describeNetworkError(error)} after ${writer.position - before} bytes`, opened.url);
@@ -307,6 +327,7 @@ export async function fetchChunk(env: FetchEnv, job: ChunkJob, journal: Journal)
         },
         env.signal,
       );
+      if (outcome instanceof ChunkMismatch) throw outcome;
       if (writer.hasher.copy().digest('hex') === chunk.hash) {
         await journal.markDone(chunk.index);
         return;

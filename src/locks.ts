@@ -2,8 +2,10 @@
  * Cross-process locks (proper-lockfile: an atomic mkdir, refreshed while held, taken over when stale
  * so that a kill -9 never wedges the next run). Waiting longer than the timeout exits 7.
  */
-import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import * as fs from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
 import { ModelsError, storageError } from './errors.js';
 
 export type Release = () => Promise<void>;
@@ -16,17 +18,33 @@ export async function acquireLock(lockPath: string, what: string, timeoutMs: num
     throw storageError(error, 'create the lock folder for', lockPath);
   }
   const interval = 200;
+  const lockDir = `${lockPath}.lock`;
+  const deadline = Date.now() + timeoutMs;
   try {
-    const release = await lockfile.lock(lockPath, {
-      realpath: false,
-      lockfilePath: `${lockPath}.lock`,
-      stale: 15_000,
-      update: 5_000,
-      retries: { retries: Math.max(0, Math.ceil(timeoutMs / interval)), factor: 1, minTimeout: interval, maxTimeout: interval },
-      // A lock we lost (the machine stalled past `stale`) is not worth crashing over: the data
-      // itself is protected by content hashes and atomic renames.
-      onCompromised: () => undefined,
-    });
+    let release: () => Promise<void>;
+    for (;;) {
+      try {
+        release = await lockfile.lock(lockPath, {
+          realpath: false,
+          lockfilePath: lockDir,
+          stale: 15_000,
+          update: 5_000,
+          retries: 0,
+          fs: lockFs,
+          // A lock we lost (the machine stalled past `stale`) is not worth crashing over: the data
+          // itself is protected by content hashes and atomic renames.
+          onCompromised: () => undefined,
+        });
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
+        // Its holder was killed (kill -9, power loss): take it over now rather than after `stale`.
+        if (await breakIfOwnerDead(lockDir)) continue;
+        if (Date.now() >= deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(interval, Math.max(1, deadline - Date.now()))));
+      }
+    }
+    await writeFile(join(lockDir, 'owner'), `${process.pid} ${hostname()}\n`).catch(() => undefined);
     return async () => {
       await release().catch(() => undefined);
     };
@@ -39,3 +57,44 @@ export async function acquireLock(lockPath: string, what: string, timeoutMs: num
     throw storageError(error, 'lock', lockPath);
   }
 }
+
+/** True when the lock was held by a process of this machine that no longer exists, and was removed. */
+async function breakIfOwnerDead(lockDir: string): Promise<boolean> {
+  let owner: string;
+  try {
+    owner = await readFile(join(lockDir, 'owner'), 'utf8');
+  } catch {
+    return false; // just being created, or held by an older version: wait for `stale`
+  }
+  const [pidText, host] = owner.trim().split(' ');
+  const pid = Number(pidText);
+  if (host !== hostname() || !Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') return false;
+  }
+  // Rename first: of several processes breaking the same dead lock, exactly one succeeds.
+  const aside = `${lockDir}.dead-${process.pid}-${Date.now()}`;
+  try {
+    await rename(lockDir, aside);
+  } catch {
+    return true; // another process broke it first; try to lock again
+  }
+  // Between our read and our rename, another process may have broken it and locked anew: give that back.
+  const moved = await readFile(join(aside, 'owner'), 'utf8').catch(() => '');
+  if (moved !== owner) {
+    await rename(aside, lockDir).catch(() => undefined);
+    return false;
+  }
+  await rm(aside, { recursive: true, force: true }).catch(() => undefined);
+  return true;
+}
+
+/** The lock folder holds an `owner` file, so removing it must be recursive. */
+const lockFs = {
+  ...fs,
+  rmdir: (path: string, callback: (error: NodeJS.ErrnoException | null) => void) => fs.rm(path, { recursive: true, force: true }, callback),
+  rmdirSync: (path: string) => fs.rmSync(path, { recursive: true, force: true }),
+};

@@ -30,6 +30,19 @@ export function concurrencyFrom(value: number | undefined, env: NodeJS.ProcessEn
   return raw;
 }
 
+/** A numeric environment setting (MODELS_IDLE_TIMEOUT seconds, MODELS_RETRIES attempts), checked. */
+export function envNumber(env: NodeJS.ProcessEnv, name: string, min: number, max: number, fallback: number, integer = false): number {
+  const text = env[name];
+  if (text === undefined || text.trim() === '') return fallback;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+    throw new ModelsError('E_USAGE', `${name}=${JSON.stringify(text)}: expected ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`, {
+      hint: `fix or unset ${name}`,
+    });
+  }
+  return n;
+}
+
 /** MODELS_MIRRORS: comma-separated registry locations tried before the configured ones. */
 export function envMirrors(env: NodeJS.ProcessEnv, baseDir: string): string[] {
   return (env.MODELS_MIRRORS ?? '')
@@ -61,9 +74,12 @@ export class Session {
       ...(this.env.MODELS_TOKEN ? { token: this.env.MODELS_TOKEN } : {}),
       tokenOrigins,
       connections: this.concurrency,
-      idleTimeoutMs: options.idleTimeoutMs ?? (this.env.MODELS_IDLE_TIMEOUT ? Number(this.env.MODELS_IDLE_TIMEOUT) * 1000 : 30_000),
+      idleTimeoutMs: options.idleTimeoutMs ?? envNumber(this.env, 'MODELS_IDLE_TIMEOUT', 0.01, 3600, 30) * 1000,
     });
+    this.retry = options.retry ?? (this.env.MODELS_RETRIES ? { attempts: envNumber(this.env, 'MODELS_RETRIES', 1, 100, 5, true) } : undefined);
   }
+
+  private readonly retry: Partial<RetryPolicy> | undefined;
 
   private mirrorsFromEnv(): string[] {
     return envMirrors(this.env, this.config?.dir ?? process.cwd());
@@ -81,7 +97,7 @@ export class Session {
       const locations = [...this.mirrorsFromEnv(), registryUrl, ...(this.config?.mirrors ?? [])];
       client = new RegistryClient(locations, {
         http: this.http,
-        ...(this.options.retry ? { retry: this.options.retry } : {}),
+        ...(this.retry ? { retry: this.retry } : {}),
         ...(this.options.offline ? { offline: true } : {}),
       });
       this.clients.set(registryUrl, client);

@@ -151,6 +151,9 @@ export function validateManifest(data: unknown, where: string): Manifest {
     ...(m.chunk_sizes !== undefined ? { chunk_sizes: m.chunk_sizes as number[] } : {}),
   };
   const chunkTotal = chunkSizes(manifest).reduce((sum, size) => sum + size, 0);
+  if (Number.isNaN(chunkTotal)) {
+    reject(where, `${manifest.chunks.length} chunks of ${manifest.chunk_size} bytes cannot hold total_size ${manifest.total_size}`);
+  }
   if (chunkTotal !== manifest.total_size) {
     reject(where, `chunks hold ${chunkTotal} bytes but total_size is ${manifest.total_size}`);
   }

@@ -116,7 +116,11 @@ export class HttpSource implements RegistrySource {
       ...(lengthHeader && /^\d+$/.test(lengthHeader) ? { length: Number(lengthHeader) } : {}),
       url: response.url,
       body: response.body,
-      destroy: () => response.body.destroy(),
+      destroy: () => {
+        // An unread body destroyed without an error listener would crash the process with an 'error' event.
+        (response.body as unknown as NodeJS.EventEmitter).on?.('error', () => undefined);
+        response.body.destroy();
+      },
     };
   }
 }
