@@ -9,6 +9,7 @@ import { install as installProject, type InstallOptions, type InstallResult } fr
 import { loadProject, type Project } from './project.js';
 import { type LockOptions, type LockResult, type OutdatedEntry, lockProject, outdated as outdatedProject } from './resolve.js';
 import { Session, type SessionOptions } from './session.js';
+import { type VerifyOptions, type VerifyReport, verifyProject } from './verify.js';
 
 export { ModelsError, ExitCode, isModelsError } from './errors.js';
 export type { ErrorCode, ExitCodeValue } from './errors.js';
@@ -21,8 +22,17 @@ export type { LockOptions, LockResult, LockChange, OutdatedEntry, OutdatedStatus
 export type { SessionOptions } from './session.js';
 export { publish, parseSize } from './publish.js';
 export type { PublishOptions, PublishResult } from './publish.js';
+export { mirror } from './mirror.js';
+export type { MirrorOptions, MirrorResult, MirrorEvent, MirroredModel } from './mirror.js';
 export type { LinkMode } from './store.js';
 export { VERSION } from './version.js';
+export type { VerifyOptions, VerifyReport, VerifiedModel, VerifiedFile, VerifyFileStatus, VerifyModelStatus } from './verify.js';
+export { cacheInfo, verifyCache, pruneCache, parseDuration } from './cache.js';
+export type { CacheInfo, CacheVerifyResult, CacheProblem, PruneOptions, PruneResult, PrunedManifest } from './cache.js';
+export { doctor, formatDoctor } from './doctor.js';
+export type { DoctorReport, DoctorCheck, DoctorOptions, CheckStatus, CheckArea } from './doctor.js';
+export { installStatuses, modelFolder, listRemote, modelInfo } from './catalog-info.js';
+export type { ModelStatus, InstallStatus, RemoteVersion, ModelInfo, ModelVersions, InfoOptions } from './catalog-info.js';
 
 async function projectOf(project: Project | string | undefined): Promise<Project> {
   return typeof project === 'object' ? project : loadProject(project);
@@ -53,4 +63,9 @@ export async function outdated(project?: Project | string, options: SessionOptio
   } finally {
     await session.close();
   }
+}
+
+/** Re-hash installed files against the lock; `report.exitCode` is 0, 4 (missing) or 6 (differs). Never throws for bad files. */
+export async function verify(project?: Project | string, options: VerifyOptions = {}): Promise<VerifyReport> {
+  return verifyProject(await projectOf(project), options);
 }

@@ -335,7 +335,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-async function readIndex(path: string): Promise<RegistryIndex> {
+export async function readIndex(path: string): Promise<RegistryIndex> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -439,7 +439,7 @@ function applyChange(index: RegistryIndex, change: IndexChange): void {
   for (const alias of change.aliases) versions[alias] = { hash: change.hash, alias_of: change.version };
 }
 
-async function withRegistryLock<T>(registryDir: string, body: (assertLocked: () => void) => Promise<T>): Promise<T> {
+export async function withRegistryLock<T>(registryDir: string, body: (assertLocked: () => void) => Promise<T>): Promise<T> {
   let compromised: Error | undefined;
   let release: () => Promise<void>;
   try {

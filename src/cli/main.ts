@@ -3,6 +3,7 @@
  * imported inside each action, so `models install` with nothing to do starts fast.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { setMaxListeners } from 'node:events';
 import { ModelsError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { type GlobalOptions, createOutput, reportError } from './output.js';
@@ -26,6 +27,8 @@ export function run(program: Command, load: () => Promise<{ default: Action }>) 
     const command = args[args.length - 1] as Command;
     const globals = command.optsWithGlobals() as GlobalOptions;
     const controller = new AbortController();
+  // Every in-flight request and backoff listens on it: many more than the default warning threshold.
+  setMaxListeners(0, controller.signal);
     let interrupts = 0;
     const onSigint = () => {
       interrupts++;
@@ -139,6 +142,8 @@ function registerMoreCommands(program: Command): void {
     .command('verify [names...]')
     .description('re-hash every installed file against the locked manifest (exit 4 if missing, 6 if different)')
     .option('--root <dir>', 'the install root to check (default: the configured root)')
+    .option('--concurrency <n>', 'files hashed at once (default 4)', positiveInt)
+    .option('--offline', 'never fetch a manifest (only needed for files whose sha256 is unknown)')
     .addHelpText('after', '\nExamples:\n  models verify\n  models verify vad --json')
     .action(run(program, () => import('./commands/verify.js')));
 
@@ -146,6 +151,7 @@ function registerMoreCommands(program: Command): void {
     .command('list')
     .description('locked models and their install status')
     .option('--remote', "list the registry's catalog instead")
+    .option('--registry <url>', 'with --remote: this registry instead of the configured ones')
     .option('--root <dir>', 'the install root to check')
     .addHelpText('after', '\nExamples:\n  models list\n  models list --remote --json')
     .action(run(program, () => import('./commands/list.js')));
@@ -154,6 +160,8 @@ function registerMoreCommands(program: Command): void {
     .command('info <name> [version]')
     .description('files, sizes, chunks and metadata of a locked model (NAME) or a registry model (GROUP/MODEL)')
     .option('--remote', 'read the registry even for a locked NAME')
+    .option('--registry <url>', 'for GROUP/MODEL: this registry instead of the configured ones')
+    .option('--root <dir>', 'the install root (for the install status)')
     .addHelpText('after', '\nExamples:\n  models info vad\n  models info demo/silero-vad latest --remote')
     .action(run(program, () => import('./commands/info.js')));
 
@@ -175,7 +183,7 @@ function registerMoreCommands(program: Command): void {
     .action(run(program, () => import('./commands/cache-verify.js')));
   cache
     .command('prune')
-    .description('remove cached data: least recently used first')
+    .description('remove cached data, least recently used first (everything when neither --older-than nor --max-size is given)')
     .option('--older-than <duration>', 'only what was last used longer ago than this (e.g. 30d, 12h)')
     .option('--max-size <size>', 'evict least recently used until the cache is at most this big (e.g. 10GiB)')
     .option('--dry-run', 'say what would be removed, remove nothing')
@@ -194,6 +202,8 @@ function registerMoreCommands(program: Command): void {
     .command('mirror [names...]')
     .description('write a registry folder holding exactly the locked models (air-gapped mirror, CDN seed); incremental')
     .requiredOption('--out <dir>', 'the registry folder to write')
+    .option('--offline', 'make no network request: only the cache and folder registries serve')
+    .option('--concurrency <n>', 'parallel chunk copies (default $MODELS_CONCURRENCY or 8)', positiveInt)
     .addHelpText('after', '\nExamples:\n  models mirror --out /media/usb/models-mirror\n  MODELS_MIRRORS=file:///media/usb/models-mirror models install --frozen --offline')
     .action(run(program, () => import('./commands/mirror.js')));
 }

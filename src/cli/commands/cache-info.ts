@@ -1,6 +1,20 @@
-import { ModelsError } from '../../errors.js';
-import type { GlobalOptions } from '../output.js';
+import { cacheInfo } from '../../cache.js';
+import { formatBytes } from '../../units.js';
+import { type GlobalOptions, createOutput, table } from '../output.js';
 
-export default async function command(_globals: GlobalOptions, _signal: AbortSignal): Promise<number> {
-  throw new ModelsError('E_USAGE', '`models cache info` is not implemented yet');
+export default async function cacheInfoCommand(globals: GlobalOptions): Promise<number> {
+  const out = createOutput(globals);
+  const info = await cacheInfo({ ...(globals.cacheDir ? { cacheDir: globals.cacheDir } : {}) });
+  out.result(info);
+  out.info(
+    table([
+      ['location:', info.location + (info.exists ? '' : ' (empty: nothing cached yet)')],
+      ['size:', `${formatBytes(info.totalBytes)}`],
+      ['files:', `${info.files.count} (${formatBytes(info.files.bytes)})`],
+      ['chunks:', String(info.chunks)],
+      ['manifests:', String(info.manifests.count)],
+      ['partial downloads:', `${info.partial.count}${info.partial.count ? ` (${formatBytes(info.partial.bytes)})` : ''}`],
+    ]),
+  );
+  return 0;
 }

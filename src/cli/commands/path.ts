@@ -1,6 +1,13 @@
-import { ModelsError } from '../../errors.js';
-import type { GlobalOptions } from '../output.js';
+import { modelFolder } from '../../catalog-info.js';
+import { loadProject } from '../../project.js';
+import { type GlobalOptions, createOutput } from '../output.js';
 
-export default async function command(_globals: GlobalOptions, _signal: AbortSignal): Promise<number> {
-  throw new ModelsError('E_USAGE', '`models path` is not implemented yet');
+export default async function pathCommand(globals: GlobalOptions, _signal: AbortSignal, name: string, flags: { root?: string }): Promise<number> {
+  const out = createOutput(globals);
+  const project = await loadProject(globals.config);
+  const path = await modelFolder(project, name, { root: flags.root });
+  if (out.json) out.result({ name, path });
+  // Printed even with --quiet: the path is the command's whole output, used as $(models path NAME).
+  else process.stdout.write(`${path}\n`);
+  return 0;
 }
