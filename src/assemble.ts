@@ -4,15 +4,15 @@
  * move it into the store, link the complete model into a staging folder beside the destination, and
  * promote it with renames, so the destination is always the complete old model or the complete new one.
  */
-import { constants } from 'node:fs';
-import { link, lstat, mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { dirname, join, relative, sep } from 'node:path';
 import type { LimitFunction } from 'p-limit';
 import { ModelsError, abortError, isModelsError, storageError } from './errors.js';
 import { fsyncDir } from './fsutil.js';
-import { type ChunkJob, type FetchEnv, Journal, type PartialFile, RateLimiter, fetchChunk, verifyWrittenChunk } from './fetch.js';
+import { type ChunkJob, type FetchEnv, Journal, PartialFile, RateLimiter, fetchChunk, verifyWrittenChunk } from './fetch.js';
+import { type FileHasher, PrefixFeeder } from './file-hasher.js';
 import { EMPTY_SHA256, sha256File } from './hash.js';
 import { acquireLock } from './locks.js';
 import type { RegistryClient } from './registry/client.js';
@@ -46,6 +46,8 @@ export interface AssembleEnv {
   previous?: InstalledModel | undefined;
   /** --verify: re-hash files in place instead of trusting size + mtime. */
   verifyInPlace: boolean;
+  /** Hashes files while they are assembled (a worker thread for big installs). */
+  hasher: FileHasher;
   onBytes: (bytes: number, source: 'network' | 'cache') => void;
 }
 
@@ -84,13 +86,11 @@ export async function planModel(env: AssembleEnv, target: ModelTarget): Promise<
   const previous = env.previous?.manifest === target.manifest && env.previous.path === target.path ? env.previous : undefined;
   const previousFiles = new Map((previous?.files ?? []).map((f) => [f.path, f]));
   const shas = layout.files.map((f) => f.sha256 ?? known[f.path] ?? previousFiles.get(f.path)?.sha256);
-  const sources: FileSource[] = [];
-  let neededBytes = 0;
-  for (const file of layout.files) {
-    const sha = shas[file.index];
-    sources.push(await sourceFor(env, target, file, sha, previousFiles.get(file.path)));
-    if (sources[file.index]?.kind === 'fetch') neededBytes += file.size;
-  }
+  // One stat per file, a few dozen at a time: models of thousands of files are common.
+  const { default: pLimit } = await import('p-limit');
+  const limit = pLimit(32);
+  const sources: FileSource[] = await Promise.all(layout.files.map((file) => limit(() => sourceFor(env, target, file, shas[file.index], previousFiles.get(file.path)))));
+  const neededBytes = layout.files.reduce((sum, file) => sum + (sources[file.index]?.kind === 'fetch' ? file.size : 0), 0);
   return { target, layout, shas, sources, neededBytes };
 }
 
@@ -121,12 +121,18 @@ export async function executePlan(env: AssembleEnv, plan: ModelPlan): Promise<In
     const release = await acquireLock(join(env.store.lockDir, target.manifest), `the download of ${target.name}`, env.lockTimeoutMs);
     try {
       // Another process may have finished this model while we waited for the lock.
-      for (const file of plan.layout.files) {
-        const sha = plan.shas[file.index];
-        if (plan.sources[file.index]?.kind === 'fetch' && sha && (await env.store.hasObject(sha, file.size))) {
-          plan.sources[file.index] = { kind: 'store', sha };
-        }
-      }
+      const { default: pLimit } = await import('p-limit');
+      const limit = pLimit(32);
+      await Promise.all(
+        plan.layout.files.map((file) =>
+          limit(async () => {
+            const sha = plan.shas[file.index];
+            if (plan.sources[file.index]?.kind === 'fetch' && sha && (await env.store.hasObject(sha, file.size))) {
+              plan.sources[file.index] = { kind: 'store', sha };
+            }
+          }),
+        ),
+      );
       await fetchMissing(env, plan);
     } finally {
       await release();
@@ -145,6 +151,7 @@ async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<void> {
   });
   const journal = await Journal.open(dir);
   const partials = new Map<number, PartialFile>();
+  const feeders = new Map<number, PrefixFeeder>();
   const controller = new AbortController();
   // Every in-flight request and backoff listens on it: many more than the default warning threshold.
   setMaxListeners(0, controller.signal);
@@ -153,12 +160,17 @@ async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<void> {
   try {
     for (const file of wanted) {
       const path = join(dir, `f${file.index}`);
-      const handle = await open(path, constants.O_RDWR | constants.O_CREAT, 0o644).catch((error: unknown) => {
-        throw storageError(error, 'create', path);
-      });
-      partials.set(file.index, { span: file, path, handle });
-      if ((await handle.stat()).size !== file.size) await handle.truncate(file.size);
+      partials.set(file.index, new PartialFile(file, path));
+      feeders.set(file.index, new PrefixFeeder(env.hasher, path, file.size));
     }
+    // A verified chunk completes a byte range of each file it writes into; complete prefixes get hashed.
+    const chunkLanded = (job: ChunkJob) => {
+      for (const t of job.targets) {
+        const from = Math.max(job.chunk.offset, t.span.offset) - t.span.offset;
+        const to = Math.min(job.chunk.offset + job.chunk.size, t.span.offset + t.span.size) - t.span.offset;
+        feeders.get(t.span.index)?.complete(from, to);
+      }
+    };
     const segmentOf = (file: FileSpan): string | undefined => {
       const partial = partials.get(file.index);
       if (partial) return partial.path;
@@ -194,7 +206,11 @@ async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<void> {
     }
     const fetchEnv: FetchEnv = { client: env.client, store: env.store, rate: env.rate, signal: controller.signal, onBytes: env.onBytes, label: target.name };
     // Count done journal entries as progress already made.
-    for (const job of jobs.values()) if (journal.done.has(job.chunk.index)) env.onBytes(job.chunk.size, 'cache');
+    for (const job of jobs.values()) {
+      if (!journal.done.has(job.chunk.index)) continue;
+      env.onBytes(job.chunk.size, 'cache');
+      chunkLanded(job);
+    }
 
     // A file is finished (hashed, moved into the store) as soon as its last chunk lands.
     const remaining = new Map<number, number>();
@@ -202,7 +218,7 @@ async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<void> {
       for (const t of job.targets) remaining.set(t.span.index, (remaining.get(t.span.index) ?? 0) + (journal.done.has(job.chunk.index) ? 0 : 1));
     }
     const finishing: Promise<void>[] = [];
-    const finish = (index: number) => finishing.push(finishFile(env, plan, partials.get(index) as PartialFile));
+    const finish = (index: number) => finishing.push(finishFile(env, plan, partials.get(index) as PartialFile, feeders.get(index) as PrefixFeeder));
     for (const [index, count] of remaining) if (count === 0) finish(index);
 
     const failures: unknown[] = [];
@@ -214,6 +230,7 @@ async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<void> {
             if (controller.signal.aborted) return;
             try {
               await fetchChunk(fetchEnv, job, journal);
+              chunkLanded(job);
               for (const t of job.targets) {
                 const left = (remaining.get(t.span.index) ?? 1) - 1;
                 remaining.set(t.span.index, left);
@@ -234,17 +251,24 @@ async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<void> {
     await writePointers(env, plan, [...jobs.values()]);
   } finally {
     env.signal?.removeEventListener('abort', onAbort);
-    await Promise.all([...partials.values()].map((p) => p.handle.close().catch(() => undefined)));
+    await Promise.all([...partials.values()].map((p) => p.close()));
     await journal.close();
   }
   await rm(dir, { recursive: true, force: true }).catch(() => undefined);
 }
 
 /** Verify a completed partial file against its sha256 (or learn it) and move it into the store. */
-async function finishFile(env: AssembleEnv, plan: ModelPlan, partial: PartialFile): Promise<void> {
+async function finishFile(env: AssembleEnv, plan: ModelPlan, partial: PartialFile, feeder: PrefixFeeder): Promise<void> {
   const { span } = partial;
-  await partial.handle.datasync().catch(() => undefined);
-  const actual = await sha256File(partial.path);
+  // No fsync per file (an fsync storm would dominate on a slow disk): after a crash the journal is
+  // re-checked against the bytes on disk, and `models verify` re-hashes what was installed.
+  let actual: string;
+  try {
+    await partial.close();
+    actual = await feeder.digest();
+  } catch (error) {
+    throw storageError(error, 'hash', partial.path);
+  }
   const expected = plan.shas[span.index];
   if (expected && actual !== expected) {
     await rm(partial.path, { force: true });
@@ -308,20 +332,23 @@ async function stageAndPromote(env: AssembleEnv, plan: ModelPlan): Promise<Insta
   try {
     await mkdir(parent, { recursive: true });
     await mkdir(staging);
-    const made = new Set<string>([staging]);
-    for (const file of layout.files) {
-      const path = join(staging, file.path);
-      const folder = dirname(path);
-      if (!made.has(folder)) {
-        await mkdir(folder, { recursive: true });
-        made.add(folder);
-      }
-      const source = plan.sources[file.index] as FileSource;
-      if (source.kind === 'empty') await writeFile(path, '');
-      else if (source.kind === 'store') await linkFile(env.store.objectPath(source.sha), path, env.linkMode);
-      else if (source.kind === 'adopt') await link(source.path, path).catch(() => linkFile(source.path, path, 'copy'));
-      else throw new ModelsError('E_INTERNAL', `${target.name}: ${file.path} was not fetched`);
-    }
+    // Folders first (in order, parents before children), then every file linked a few dozen at a time.
+    const folders = [...new Set(layout.files.map((file) => dirname(join(staging, file.path))))].filter((f) => f !== staging).sort();
+    for (const folder of folders) await mkdir(folder, { recursive: true });
+    const { default: pLimit } = await import('p-limit');
+    const limit = pLimit(32);
+    await Promise.all(
+      layout.files.map((file) =>
+        limit(async () => {
+          const path = join(staging, file.path);
+          const source = plan.sources[file.index] as FileSource;
+          if (source.kind === 'empty') await writeFile(path, '');
+          else if (source.kind === 'store') await linkFile(env.store.objectPath(source.sha), path, env.linkMode);
+          else if (source.kind === 'adopt') await link(source.path, path).catch(() => linkFile(source.path, path, 'copy'));
+          else throw new ModelsError('E_INTERNAL', `${target.name}: ${file.path} was not fetched`);
+        }),
+      ),
+    );
     const files: InstalledFile[] = await Promise.all(
       layout.files.map(async (file) => {
         const info = await stat(join(staging, file.path));

@@ -9,6 +9,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { constants } from 'node:fs';
 import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ModelsError, abortError, isModelsError, storageError } from './errors.js';
@@ -18,11 +19,37 @@ import { backoffDelay, sleep } from './registry/client.js';
 import type { ChunkSpan, FileSpan } from './registry/manifest.js';
 import type { Segment, Store } from './store.js';
 
-/** A wanted file being assembled: its place in the stream and its open partial file. */
-export interface PartialFile {
-  span: FileSpan;
-  path: string;
-  handle: FileHandle;
+/**
+ * A wanted file being assembled: its place in the stream and its partial file, opened on first use
+ * (a model of thousands of files must not hold thousands of descriptors, nor open them all up front).
+ */
+export class PartialFile {
+  private opening: Promise<FileHandle> | undefined;
+  constructor(
+    readonly span: FileSpan,
+    readonly path: string,
+  ) {}
+
+  handle(): Promise<FileHandle> {
+    this.opening ??= (async () => {
+      try {
+        // No O_TRUNC: bytes from an interrupted run are kept for resume; sparse up to the final size.
+        const handle = await open(this.path, constants.O_RDWR | constants.O_CREAT, 0o644);
+        if ((await handle.stat()).size !== this.span.size) await handle.truncate(this.span.size);
+        return handle;
+      } catch (error) {
+        throw storageError(error, 'create', this.path);
+      }
+    })();
+    return this.opening;
+  }
+
+  async close(): Promise<void> {
+    const opening = this.opening;
+    this.opening = undefined;
+    const handle = await opening?.catch(() => undefined);
+    await handle?.close().catch(() => undefined);
+  }
 }
 
 export interface ChunkJob {
@@ -44,6 +71,7 @@ export interface FetchEnv {
 }
 
 // Often enough that a kill loses little of a big chunk; each record is one small append.
+const WRITE_BATCH = 1024 * 1024;
 const PROGRESS_RECORD_EVERY = 1024 * 1024;
 
 /** Append-only record of verified chunks and in-flight progress for one manifest. */
@@ -132,9 +160,13 @@ export class RateLimiter {
 
 /** Hashing + writing state for one chunk, kept across retries so a retry can resume mid-chunk. */
 class ChunkWriter {
+  /** Bytes received and hashed (written, or waiting in `pending`). */
   position = 0;
   hasher: Hash = createHash('sha256');
   private lastRecorded = 0;
+  /** Received bytes not yet written: writes go out in 1 MiB batches, not one per network read. */
+  private pending: Buffer | undefined;
+  private pendingLength = 0;
 
   constructor(
     private readonly job: ChunkJob,
@@ -145,33 +177,52 @@ class ChunkWriter {
     this.position = 0;
     this.hasher = createHash('sha256');
     this.lastRecorded = 0;
+    this.pendingLength = 0;
   }
 
-  /** Write bytes at the current position into every target they overlap. */
+  /** Accept bytes at the current position: hash now, write in batches. */
   async write(data: Uint8Array, validator: string | undefined): Promise<void> {
     const { chunk } = this.job;
     if (this.position + data.byteLength > chunk.size) {
       throw new ChunkMismatch(`more than the ${chunk.size} bytes declared`);
     }
-    const start = chunk.offset + this.position;
+    this.hasher.update(data);
+    let offset = 0;
+    while (offset < data.byteLength) {
+      this.pending ??= Buffer.allocUnsafe(Math.min(WRITE_BATCH, chunk.size));
+      const n = Math.min(data.byteLength - offset, this.pending.byteLength - this.pendingLength);
+      this.pending.set(data.subarray(offset, offset + n), this.pendingLength);
+      this.pendingLength += n;
+      this.position += n; // `position` always ends where `pending` ends
+      offset += n;
+      if (this.pendingLength === this.pending.byteLength) await this.flush();
+    }
+    if (validator && this.position - this.lastRecorded >= PROGRESS_RECORD_EVERY && this.job.segments) {
+      await this.flush();
+      this.lastRecorded = this.position;
+      await this.journal.markProgress(chunk.index, this.position, validator);
+    }
+  }
+
+  /** Write what is pending into every target it overlaps, at its offsets. */
+  async flush(): Promise<void> {
+    if (this.pendingLength === 0 || !this.pending) return;
+    const data = this.pending.subarray(0, this.pendingLength);
+    const start = this.job.chunk.offset + this.position - this.pendingLength;
     const end = start + data.byteLength;
     for (const target of this.job.targets) {
       const from = Math.max(start, target.span.offset);
       const to = Math.min(end, target.span.offset + target.span.size);
       if (from >= to) continue;
+      const handle = await target.handle();
       const slice = data.subarray(from - start, to - start);
       let written = 0;
       while (written < slice.byteLength) {
-        const { bytesWritten } = await target.handle.write(slice, written, slice.byteLength - written, from - target.span.offset + written);
+        const { bytesWritten } = await handle.write(slice, written, slice.byteLength - written, from - target.span.offset + written);
         written += bytesWritten;
       }
     }
-    this.hasher.update(data);
-    this.position += data.byteLength;
-    if (validator && this.position - this.lastRecorded >= PROGRESS_RECORD_EVERY && this.job.segments) {
-      this.lastRecorded = this.position;
-      await this.journal.markProgress(chunk.index, this.position, validator);
-    }
+    this.pendingLength = 0;
   }
 
   /** Seed the hasher with bytes already on disk (resume across runs). */
@@ -247,8 +298,9 @@ async function fetchFromStore(env: FetchEnv, job: ChunkJob, writer: ChunkWriter)
       if (env.signal?.aborted) throw abortError();
       await writer.write(part, undefined);
     }
+    await writer.flush();
   } catch (error) {
-    if (isModelsError(error)) throw error;
+    if (isModelsError(error) || isStorageFailure(error)) throw error;
     await env.store.removePointer(job.chunk.hash);
     return false;
   }
@@ -318,8 +370,14 @@ export async function fetchChunk(env: FetchEnv, job: ChunkJob, journal: Journal)
             if (isModelsError(error) || env.signal?.aborted) throw error;
             if (isStorageFailure(error)) throw storageError(error, 'write', job.targets[0]?.path ?? env.label);
             // A reset or stall mid-body: keep what arrived, resume from there on the next attempt.
+            await writer.flush().catch((flushError: unknown) => {
+              throw storageError(flushError, 'write', job.targets[0]?.path ?? env.label);
+            });
             throw new TransientError(`${describeNetworkError(error)} after ${writer.position - before} bytes`, opened.url);
           }
+          await writer.flush().catch((flushError: unknown) => {
+            throw storageError(flushError, 'write', job.targets[0]?.path ?? env.label);
+          });
           if (writer.position < chunk.size) {
             throw new TransientError(`body ended after ${writer.position} of ${chunk.size} bytes`, opened.url);
           }

@@ -9,6 +9,11 @@ import { storageError } from './errors.js';
 export interface WriteFileAtomicOptions {
   /** Permission bits for a new file (the umask applies). Default 0o666. */
   mode?: number;
+  /**
+   * fsync the file and its folder (default true). Caches that are re-checked on every use (chunk
+   * pointers, manifests, which are verified by hash when read) skip it: losing one is harmless.
+   */
+  durable?: boolean;
 }
 
 /** A unique name in the same folder, so the final rename never crosses a file system. */
@@ -47,7 +52,7 @@ export async function writeFileAtomic(
     created = true;
     try {
       await handle.writeFile(data);
-      await handle.sync();
+      if (options.durable !== false) await handle.sync();
     } finally {
       await handle.close();
     }
@@ -57,7 +62,7 @@ export async function writeFileAtomic(
     if (created) await unlink(temp).catch(() => undefined);
     throw storageError(error, 'write', path);
   }
-  await fsyncDir(dirname(path));
+  if (options.durable !== false) await fsyncDir(dirname(path));
 }
 
 /** mkdir -p, as a storage ModelsError naming the path on failure. */

@@ -9,6 +9,7 @@ import { type AssembleEnv, type ModelPlan, type ModelTarget, executePlan, planMo
 import { type ModelEntry, matchesPlatform, parsePlatform } from './config.js';
 import { ModelsError, abortError } from './errors.js';
 import { RateLimiter } from './fetch.js';
+import { type FileHasher, createFileHasher } from './file-hasher.js';
 import { sha256File } from './hash.js';
 import { acquireLock } from './locks.js';
 import { type LockedModel, lockStatus } from './lockfile.js';
@@ -211,6 +212,7 @@ export async function install(project: Project, options: InstallOptions = {}): P
   const rate = options.limitRate ? new RateLimiter(options.limitRate) : undefined;
   const installed: ModelResult[] = [];
   let release: (() => Promise<void>) | undefined;
+  let hasher: FileHasher | undefined;
   try {
     await store.init();
     await mkdirRoot(root);
@@ -232,6 +234,7 @@ export async function install(project: Project, options: InstallOptions = {}): P
         signal: options.signal,
         previous: state.models[target.name],
         verifyInPlace: Boolean(options.verify),
+        hasher: undefined as unknown as FileHasher, // set once the plans say how much there is to hash
         onBytes: (bytes, source) => {
           counter.done += bytes;
           if (source === 'network') counter.network += bytes;
@@ -254,7 +257,10 @@ export async function install(project: Project, options: InstallOptions = {}): P
         return { plan: await planModel(env, target), env, changed };
       }),
     );
-    await checkFreeSpace(store, root, plans.reduce((sum, p) => sum + p.plan.neededBytes, 0));
+    const neededBytes = plans.reduce((sum, p) => sum + p.plan.neededBytes, 0);
+    await checkFreeSpace(store, root, neededBytes);
+    hasher = createFileHasher(neededBytes);
+    for (const p of plans) p.env.hasher = hasher;
     // State writes are serialised: parallel models must not race their renames.
     let stateWrites = Promise.resolve();
     const saveState = () => (stateWrites = stateWrites.then(() => writeState(root, state)));
@@ -290,6 +296,7 @@ export async function install(project: Project, options: InstallOptions = {}): P
     if (extraneous.length > 0) await writeState(root, state);
     if (noCacheDir) await rm(noCacheDir, { recursive: true, force: true });
   } finally {
+    await hasher?.close();
     await release?.();
     await session.close();
   }

@@ -129,7 +129,7 @@ export class Store {
     try {
       // `models lock` writes here before any install has created the store's folders.
       await mkdir(dirname(path), { recursive: true });
-      await writeFileAtomic(path, bytes);
+      await writeFileAtomic(path, bytes, { durable: false }); // verified by hash whenever read
     } catch (error) {
       throw storageError(error, 'write', path);
     }
@@ -148,7 +148,7 @@ export class Store {
   }
 
   async writeKnownShas(manifest: string, files: Record<string, string>): Promise<void> {
-    await writeFileAtomic(`${this.manifestPath(manifest)}.json`, `${JSON.stringify({ files }, null, 1)}\n`).catch(() => undefined);
+    await writeFileAtomic(`${this.manifestPath(manifest)}.json`, `${JSON.stringify({ files }, null, 1)}\n`, { durable: false }).catch(() => undefined);
   }
 
   async readPointer(chunk: string): Promise<StoredSegment[] | undefined> {
@@ -167,7 +167,7 @@ export class Store {
   async writePointer(chunk: string, segments: StoredSegment[]): Promise<void> {
     const path = this.pointerPath(chunk);
     await mkdir(dirname(path), { recursive: true });
-    await writeFileAtomic(path, JSON.stringify({ segments }));
+    await writeFileAtomic(path, JSON.stringify({ segments }), { durable: false }); // re-verified on use
   }
 
   async removePointer(chunk: string): Promise<void> {

@@ -1,0 +1,175 @@
+/**
+ * Per-file SHA-256 of files being assembled, computed while the download is still running: as soon
+ * as a prefix of a file is complete (its chunks verified and written), that prefix is read back from
+ * the page cache and hashed. Big installs do this on a worker thread, so the main thread's hashing of
+ * incoming chunks and the file hashing run on two cores; small installs do it inline. Either way the
+ * file's hash is ready moments after its last chunk lands, instead of costing a second full pass.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
+
+export interface FileHasher {
+  /** Start hashing a file; returns a handle for `feed` and `digest`. */
+  open(path: string): number;
+  /** Hash bytes [start, start + length) of the file: always called in order, without gaps. */
+  feed(id: number, start: number, length: number): void;
+  digest(id: number): Promise<string>;
+  close(): Promise<void>;
+}
+
+// CommonJS source for an `eval` worker: it needs no file of its own, so the bundled Action works too.
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+const { createHash } = require('node:crypto');
+const files = new Map();
+const buffer = Buffer.allocUnsafe(1 << 20);
+parentPort.on('message', (m) => {
+  const file = files.get(m.id);
+  try {
+    if (m.op === 'open') {
+      files.set(m.id, { fd: fs.openSync(m.path, 'r'), hash: createHash('sha256'), error: undefined });
+    } else if (m.op === 'feed') {
+      if (!file || file.error) return;
+      let position = m.start;
+      let left = m.length;
+      while (left > 0) {
+        const n = fs.readSync(file.fd, buffer, 0, Math.min(buffer.length, left), position);
+        if (n <= 0) throw new Error('file is shorter than expected');
+        file.hash.update(buffer.subarray(0, n));
+        position += n;
+        left -= n;
+      }
+    } else if (m.op === 'digest') {
+      files.delete(m.id);
+      if (file) fs.closeSync(file.fd);
+      if (!file || file.error) parentPort.postMessage({ id: m.id, error: file ? file.error : 'unknown file' });
+      else parentPort.postMessage({ id: m.id, digest: file.hash.digest('hex') });
+    }
+  } catch (error) {
+    if (file) file.error = String(error && error.message ? error.message : error);
+    else if (m.op === 'open') files.set(m.id, { fd: undefined, hash: undefined, error: String(error && error.message) });
+  }
+});
+`;
+
+class WorkerHasher implements FileHasher {
+  private readonly worker = new Worker(WORKER_SOURCE, { eval: true });
+  private nextId = 1;
+  private readonly waiting = new Map<number, { resolve: (digest: string) => void; reject: (error: Error) => void }>();
+
+  constructor() {
+    this.worker.on('message', (m: { id: number; digest?: string; error?: string }) => {
+      const waiter = this.waiting.get(m.id);
+      this.waiting.delete(m.id);
+      if (m.digest) waiter?.resolve(m.digest);
+      else waiter?.reject(new Error(m.error ?? 'hashing failed'));
+    });
+    this.worker.on('error', (error) => {
+      for (const waiter of this.waiting.values()) waiter.reject(error);
+      this.waiting.clear();
+    });
+  }
+  open(path: string): number {
+    const id = this.nextId++;
+    this.worker.postMessage({ op: 'open', id, path });
+    return id;
+  }
+  feed(id: number, start: number, length: number): void {
+    if (length > 0) this.worker.postMessage({ op: 'feed', id, start, length });
+  }
+  digest(id: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker.postMessage({ op: 'digest', id });
+    });
+  }
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
+
+/** The same on the main thread, for installs too small to be worth a thread. */
+class InlineHasher implements FileHasher {
+  private nextId = 1;
+  private readonly files = new Map<number, { path: string; hash: Hash; queue: Promise<void> }>();
+  open(path: string): number {
+    const id = this.nextId++;
+    this.files.set(id, { path, hash: createHash('sha256'), queue: Promise.resolve() });
+    return id;
+  }
+  feed(id: number, start: number, length: number): void {
+    const file = this.files.get(id);
+    if (!file || length === 0) return;
+    file.queue = file.queue.then(async () => {
+      const handle = await open(file.path, 'r');
+      try {
+        const buffer = Buffer.allocUnsafe(Math.min(length, 1 << 20));
+        let position = start;
+        let left = length;
+        while (left > 0) {
+          const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, left), position);
+          if (bytesRead <= 0) throw new Error('file is shorter than expected');
+          file.hash.update(buffer.subarray(0, bytesRead));
+          position += bytesRead;
+          left -= bytesRead;
+        }
+      } finally {
+        await handle.close();
+      }
+    });
+  }
+  async digest(id: number): Promise<string> {
+    const file = this.files.get(id);
+    if (!file) throw new Error('unknown file');
+    this.files.delete(id);
+    await file.queue;
+    return file.hash.digest('hex');
+  }
+  async close(): Promise<void> {
+    this.files.clear();
+  }
+}
+
+/** A worker thread pays off from a few tens of MiB; below that, its start-up costs more than it saves. */
+export function createFileHasher(bytes: number): FileHasher {
+  return bytes >= 32 * 1024 * 1024 ? new WorkerHasher() : new InlineHasher();
+}
+
+/**
+ * Tracks which byte ranges of one file are complete and feeds the hasher the longest complete prefix.
+ */
+export class PrefixFeeder {
+  private readonly done = new Map<number, number>();
+  private fed = 0;
+  private id: number | undefined;
+  constructor(
+    private readonly hasher: FileHasher,
+    private readonly path: string,
+    readonly size: number,
+  ) {}
+
+  /** Opened on first use: the file exists once a chunk has been written into it. */
+  private handle(): number {
+    this.id ??= this.hasher.open(this.path);
+    return this.id;
+  }
+
+  complete(start: number, end: number): void {
+    if (end <= start) return;
+    this.done.set(start, Math.max(end, this.done.get(start) ?? 0));
+    let next = this.done.get(this.fed);
+    while (next !== undefined) {
+      this.done.delete(this.fed);
+      if (next > this.fed) this.hasher.feed(this.handle(), this.fed, next - this.fed);
+      this.fed = Math.max(this.fed, next);
+      next = this.done.get(this.fed);
+    }
+  }
+
+  digest(): Promise<string> {
+    if (this.fed !== this.size) return Promise.reject(new Error(`only ${this.fed} of ${this.size} bytes were hashed`));
+    return this.hasher.digest(this.handle());
+  }
+}
