@@ -1,0 +1,657 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: time `models install` / `verify` against what a user would script by hand
+ * (curl + openssl, aria2c, cp, node -e 0), on a 1 GiB single-file model and a 1 GiB model of
+ * 2,000 files, served from one local static server (nginx when installed, else the project's own).
+ *
+ *   node bench/run.mjs [--size 1GiB] [--files 2000] [--runs 3] [--dir .bench] [--quick]
+ *                      [--server auto|nginx|node] [--profile] [--out bench/results.md]
+ *
+ * Measures only; it never changes how the tool works. Datasets and registries are kept in the work
+ * dir and reused between runs (publish is idempotent). See docs/readme/performance.md.
+ */
+import { spawn } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile, open } from 'node:fs/promises';
+import { createServer, connect } from 'node:net';
+import { cpus, loadavg, totalmem, release } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { summariseProfile, formatSummary } from './profile-summary.mjs';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const CLI = join(REPO, 'bin', 'models.js');
+const MiB = 1024 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// options
+
+const USAGE = `usage: node bench/run.mjs [options]
+  --size SIZE        bytes per model (default 1GiB; --quick: 64MiB)
+  --files N          files in the many-file model (default 2000; --quick: 200)
+  --runs N           runs per measurement, median reported (default 3, at least 3)
+  --chunk-size SIZE  publish chunk size (default 16MiB)
+  --dir DIR          work dir (default <repo>/.bench)
+  --server KIND      auto (nginx when installed), nginx or node
+  --only KIND        single or many (default both)
+  --profile          also profile one cold install per model with node --cpu-prof
+  --out FILE         markdown results (default bench/results.md; --quick: <dir>/results-quick.md)
+  --serve            only build, serve and lock the projects, then wait (for manual profiling)
+  --quick            smoke run (well under a minute): --size 64MiB --files 200`;
+
+function parseSize(text) {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?$/i.exec(String(text).trim());
+  if (!m) throw new Error(`not a size: ${text} (e.g. 1GiB, 64MiB, 1048576)`);
+  const unit = (m[2] ?? '').toLowerCase().replace(/i?b$/, '');
+  const factor = { '': 1, k: 1024, m: MiB, g: 1024 * MiB, t: 1024 * 1024 * MiB }[unit];
+  return Math.round(Number(m[1]) * factor);
+}
+
+function formatSize(bytes) {
+  if (bytes % (1024 * MiB) === 0) return `${bytes / (1024 * MiB)}GiB`;
+  if (bytes % MiB === 0) return `${bytes / MiB}MiB`;
+  return `${bytes}B`;
+}
+
+const { values: args } = parseArgs({
+  options: {
+    size: { type: 'string' },
+    files: { type: 'string' },
+    runs: { type: 'string', default: '3' },
+    'chunk-size': { type: 'string', default: '16MiB' },
+    dir: { type: 'string', default: join(REPO, '.bench') },
+    server: { type: 'string', default: 'auto' },
+    only: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    serve: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const SIZE = parseSize(args.size ?? (args.quick ? '64MiB' : '1GiB'));
+const FILES = Number(args.files ?? (args.quick ? 200 : 2000));
+const RUNS = Math.max(3, Number(args.runs));
+const CHUNK = args['chunk-size'];
+const WORK = resolve(args.dir);
+const OUT = resolve(args.out ?? (args.quick ? join(WORK, 'results-quick.md') : join(REPO, 'bench', 'results.md')));
+if (!Number.isInteger(FILES) || FILES < 1 || SIZE < FILES) throw new Error('--files must be a positive integer no larger than --size');
+if (!['auto', 'nginx', 'node'].includes(args.server)) throw new Error('--server: expected auto, nginx or node');
+const KINDS = args.only ? [args.only] : ['single', 'many'];
+if (!KINDS.every((k) => k === 'single' || k === 'many')) throw new Error('--only: expected single or many');
+
+// ---------------------------------------------------------------------------------------------
+// processes
+
+/** A child env without anything that would change what is measured (proxies, our own settings). */
+function cleanEnv(extra = {}) {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/^(MODELS_|https?_proxy$|no_proxy$|all_proxy$|NODE_OPTIONS$)/i.test(k)) continue;
+    env[k] = v;
+  }
+  return { ...env, NO_COLOR: '1', CI: '1', ...extra };
+}
+
+async function which(name) {
+  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin'])) {
+    if (dir && existsSync(join(dir, name))) return join(dir, name);
+  }
+  return undefined;
+}
+
+/** Run a command; resolves with its exit code, stdout and the tail of its stderr. */
+function exec(cmd, argv, { cwd = WORK, env = cleanEnv(), capture = true } = {}) {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(cmd, argv, { cwd, env, stdio: ['ignore', capture ? 'pipe' : 'ignore', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d) => {
+      if (stdout.length < 1 << 20) stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr = (stderr + d).slice(-8192);
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolvePromise({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
+  });
+}
+
+async function mustExec(cmd, argv, options) {
+  const r = await exec(cmd, argv, options);
+  if (r.code !== 0) throw new Error(`${cmd} ${argv.join(' ')} exited ${r.code}:\n${r.stderr}`);
+  return r;
+}
+
+const sh = (script, options) => mustExec('/bin/sh', ['-c', script], options);
+const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
+
+let TIME; // /usr/bin/time, when present: peak RSS of the command and all its descendants
+const RSS_HOOK = join(WORK, 'rss-hook.cjs');
+
+/**
+ * Time one command: wall clock from spawn to exit, and peak RSS (max over the process and its
+ * descendants) from `/usr/bin/time -f %M`; without it, node commands report their own maxRSS.
+ */
+async function timed(cmd, argv, options = {}) {
+  const rssFile = join(WORK, `rss-${process.pid}.txt`);
+  await rm(rssFile, { force: true });
+  let runCmd = cmd;
+  let runArgs = argv;
+  let env = options.env ?? cleanEnv();
+  if (TIME) {
+    runCmd = TIME;
+    runArgs = ['-f', '%M', '-o', rssFile, '--', cmd, ...argv];
+  } else if (cmd === process.execPath) {
+    env = { ...env, NODE_OPTIONS: `--require ${RSS_HOOK}`, BENCH_RSS_FILE: rssFile };
+  }
+  const started = performance.now();
+  const r = await exec(runCmd, runArgs, { ...options, env });
+  const seconds = (performance.now() - started) / 1000;
+  let rssMB;
+  try {
+    const lines = (await readFile(rssFile, 'utf8')).trim().split('\n');
+    rssMB = Number(lines[lines.length - 1]) / 1024;
+    if (!Number.isFinite(rssMB)) rssMB = undefined;
+  } catch {
+    rssMB = undefined;
+  }
+  return { seconds, rssMB, code: r.code, stderr: r.stderr, stdout: r.stdout };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+};
+
+/**
+ * Measure a command RUNS times (prepare() before each, untimed) and keep the median wall time and
+ * the peak RSS. A non-zero exit aborts the benchmark, unless `allowFailure(result)` says it is n/a.
+ */
+async function measure(label, { prepare, run, allowFailure, runs = RUNS }) {
+  const times = [];
+  let rss;
+  for (let i = 0; i < runs; i++) {
+    if (prepare) await prepare();
+    const r = await run();
+    if (r.code !== 0) {
+      if (allowFailure?.(r)) {
+        log(`  ${label}: n/a (${r.stderr.trim().split('\n')[0]})`);
+        return { na: true };
+      }
+      throw new Error(`${label} failed (exit ${r.code}):\n${r.stderr}`);
+    }
+    times.push(r.seconds);
+    if (r.rssMB !== undefined) rss = Math.max(rss ?? 0, r.rssMB);
+    log(`  ${label} ${i + 1}/${runs}: ${r.seconds.toFixed(3)} s${r.rssMB !== undefined ? `, ${r.rssMB.toFixed(0)} MB` : ''}`);
+  }
+  return { seconds: median(times), all: times, rssMB: rss };
+}
+
+function log(line) {
+  process.stderr.write(`${line}\n`);
+}
+
+const models = (argv, options) => timed(process.execPath, [CLI, ...argv], options);
+
+// ---------------------------------------------------------------------------------------------
+// datasets
+
+/** Deterministic PRNG, so the many-file model has the same shape (and so publish is a no-op) on every run. */
+function mulberry32(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** N sizes, each at least 1, summing to total, spread over two orders of magnitude. */
+function fileSizes(total, n) {
+  const rand = mulberry32(7);
+  const weights = Array.from({ length: n }, () => Math.exp(rand() * Math.log(100)));
+  const sum = weights.reduce((a, b) => a + b, 0);
+  const sizes = weights.map((w) => 1 + Math.floor(((total - n) * w) / sum));
+  sizes[n - 1] += total - sizes.reduce((a, b) => a + b, 0);
+  return sizes;
+}
+
+async function writeRandomFile(path, size) {
+  await mkdir(dirname(path), { recursive: true });
+  const handle = await open(path, 'w');
+  try {
+    const buffer = Buffer.allocUnsafe(Math.min(size, 16 * MiB));
+    for (let done = 0; done < size; ) {
+      const n = Math.min(buffer.length, size - done);
+      randomFillSync(buffer, 0, n);
+      await handle.write(buffer, 0, n, done);
+      done += n;
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The served folder: raw/<kind>/ (the plain files, for the baselines) and reg/<kind>/ (the XPRIM
+ * registry `models publish` wrote from them). Rebuilt only when its marker does not match.
+ */
+async function prepareData(dataDir) {
+  const marker = join(dataDir, 'ready.json');
+  const want = JSON.stringify({ size: SIZE, files: FILES, chunk: CHUNK, version: 1 });
+  const sizes = fileSizes(SIZE, FILES);
+  const manyPaths = sizes.map((_, i) => `d${String(Math.floor(i / 100)).padStart(2, '0')}/f${String(i).padStart(4, '0')}.bin`);
+  const kinds = {
+    single: { files: [{ path: 'model.bin', size: SIZE }], label: '1 file' },
+    many: { files: sizes.map((size, i) => ({ path: manyPaths[i], size })), label: `${FILES.toLocaleString('en-US')} files` },
+  };
+  const ready = existsSync(marker) && (await readFile(marker, 'utf8')) === want;
+  if (!ready) {
+    log(`building datasets in ${dataDir} (${formatSize(SIZE)} each)`);
+    await rm(dataDir, { recursive: true, force: true });
+    for (const [kind, { files }] of Object.entries(kinds)) {
+      const started = performance.now();
+      for (const f of files) await writeRandomFile(join(dataDir, 'www', 'raw', kind, f.path), f.size);
+      log(`  wrote raw/${kind} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    }
+  }
+  for (const kind of Object.keys(kinds)) {
+    const started = performance.now();
+    await mustExec(process.execPath, [CLI, 'publish', join(dataDir, 'www', 'raw', kind), '--to', join(dataDir, 'www', 'reg', kind), '--model', `bench/${kind}`, '--version', 'v1', '--chunk-size', CHUNK, '--quiet']);
+    if (!ready) log(`  published reg/${kind} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  }
+  if (!ready) await writeFile(marker, want);
+  return kinds;
+}
+
+// ---------------------------------------------------------------------------------------------
+// server
+
+async function freePort() {
+  return new Promise((resolvePromise, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolvePromise(port));
+    });
+  });
+}
+
+async function waitForPort(port, child) {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (child && child.exitCode !== null) throw new Error(`nginx exited with code ${child.exitCode}`);
+    const ok = await new Promise((r) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        r(true);
+      });
+      socket.on('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on 127.0.0.1:${port} after 10 s`);
+}
+
+async function startNginx(nginx, root, dir) {
+  const port = await freePort();
+  await mkdir(join(dir, 'tmp'), { recursive: true });
+  const conf = join(dir, 'nginx.conf');
+  // Serving from the page cache with sendfile, like a registry host; no logging on the hot path.
+  await writeFile(
+    conf,
+    `${process.getuid?.() === 0 ? 'user root;\n' : ''}worker_processes auto;
+pid ${join(dir, 'nginx.pid')};
+error_log ${join(dir, 'nginx-error.log')} warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_timeout 65;
+  keepalive_requests 100000;
+  default_type application/octet-stream;
+  client_body_temp_path ${join(dir, 'tmp')};
+  proxy_temp_path ${join(dir, 'tmp')};
+  server {
+    listen 127.0.0.1:${port};
+    root ${root};
+    location / { }
+  }
+}
+`,
+  );
+  const child = spawn(nginx, ['-p', dir, '-c', conf, '-e', join(dir, 'nginx-error.log'), '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  try {
+    await waitForPort(port, child);
+  } catch (error) {
+    child.kill('SIGTERM');
+    let logText = '';
+    try {
+      logText = await readFile(join(dir, 'nginx-error.log'), 'utf8');
+    } catch {
+      // no log
+    }
+    throw new Error(`${error.message}\n${stderr}${logText}`);
+  }
+  const version = (await exec(nginx, ['-v'])).stderr.trim().replace(/^nginx version: /, '');
+  return {
+    url: `http://127.0.0.1:${port}`,
+    name: `nginx (${version}, sendfile on)`,
+    close: () =>
+      new Promise((r) => {
+        if (child.exitCode !== null) return r();
+        child.on('close', () => r());
+        child.kill('SIGQUIT');
+        setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+      }),
+  };
+}
+
+async function startNodeServer(root) {
+  const modulePath = join(REPO, 'lib', 'test', 'support', 'registry-server.js');
+  if (!existsSync(modulePath)) throw new Error(`${modulePath} is missing: run \`npm run build\` first`);
+  const { startRegistryServer } = await import(modulePath);
+  const server = await startRegistryServer({ root });
+  return { url: server.url, name: 'the project\'s node:http registry server (test/support/registry-server.ts, in the bench process)', close: () => server.close() };
+}
+
+async function startServer(root) {
+  const nginx = args.server === 'node' ? undefined : await which('nginx');
+  if (args.server === 'nginx' && !nginx) throw new Error('--server nginx: no nginx binary on PATH (apt-get install nginx-light)');
+  if (nginx) return startNginx(nginx, root, join(WORK, 'nginx'));
+  return startNodeServer(root);
+}
+
+// ---------------------------------------------------------------------------------------------
+// machine
+
+async function machine(serverName) {
+  const cpu = cpus()[0]?.model ?? 'unknown';
+  let fsType = 'unknown';
+  try {
+    fsType = (await mustExec('df', ['--output=fstype', WORK])).stdout.trim().split('\n').pop();
+  } catch {
+    // df without --output (busybox, macOS)
+  }
+  const version = async (cmd, argv) => {
+    try {
+      const r = await exec(cmd, argv);
+      return `${r.stdout}${r.stderr}`.trim().split('\n')[0];
+    } catch {
+      return undefined;
+    }
+  };
+  const nproc = (await version('nproc', [])) ?? String(cpus().length);
+  return {
+    nproc,
+    cpu,
+    memory: `${(totalmem() / 1024 ** 3).toFixed(1)} GiB`,
+    kernel: `Linux ${release()}`,
+    fsType,
+    node: process.version,
+    server: serverName,
+    curl: (await version('curl', ['--version']))?.split(' ').slice(0, 2).join(' '),
+    openssl: await version('openssl', ['version']),
+    aria2c: (await which('aria2c')) ? (await version('aria2c', ['--version']))?.replace(/^aria2 version /, 'aria2c ') : undefined,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// the benchmark
+
+/** A project whose models.yaml points at the served registry of this kind, locked (untimed). */
+async function setupProject(kind, server) {
+  const proj = join(WORK, `proj-${kind}`);
+  await rm(proj, { recursive: true, force: true });
+  await mkdir(proj, { recursive: true });
+  await writeFile(join(proj, 'models.yaml'), `version: 1\nregistry: ${server.url}/reg/${kind}\nmodels:\n  m:\n    model: bench/${kind}\n    version: v1\n`);
+  await mustExec(process.execPath, [CLI, 'lock', '--quiet'], { cwd: proj, env: cleanEnv({ MODELS_CACHE_DIR: join(WORK, `cache-${kind}`) }) });
+  return proj;
+}
+
+async function benchModel(kind, info, server, tools) {
+  const label = info.label;
+  const proj = join(WORK, `proj-${kind}`);
+  const cache = join(WORK, `cache-${kind}`);
+  const dest = join(proj, 'models');
+  const installed = join(dest, 'm');
+  const baseDest = join(WORK, `baseline-${kind}`);
+  const raw = join(DATA, 'www', 'raw', kind);
+  const env = cleanEnv({ MODELS_CACHE_DIR: cache });
+  await setupProject(kind, server);
+
+  const urls = info.files.map((f) => ({ url: `${server.url}/raw/${kind}/${f.path}`, path: f.path }));
+  const curlCfg = join(WORK, `curl-${kind}.cfg`);
+  await writeFile(curlCfg, urls.map((u) => `url = "${u.url}"\noutput = "${u.path}"\n`).join(''));
+  const ariaList = join(WORK, `aria2-${kind}.txt`);
+  await writeFile(ariaList, urls.map((u) => `${u.url}\n  out=${u.path}\n`).join(''));
+  const hashAll = (dir) => `cd ${q(dir)} && find . -type f -print0 | xargs -0 openssl dgst -sha256 > /dev/null`;
+  const curlScript =
+    kind === 'single'
+      ? `mkdir -p ${q(baseDest)} && curl -sS --fail --noproxy '*' -o ${q(join(baseDest, 'model.bin'))} ${q(urls[0].url)} && openssl dgst -sha256 ${q(join(baseDest, 'model.bin'))} > /dev/null`
+      : `mkdir -p ${q(baseDest)} && cd ${q(baseDest)} && curl -sS --fail --noproxy '*' --parallel --parallel-max 8 --create-dirs -K ${q(curlCfg)} && ${hashAll(baseDest)}`;
+  const aria2Script = `aria2c -q -x8 -s8 -j8 --file-allocation=falloc --allow-overwrite=true --auto-file-renaming=false --no-netrc=true --all-proxy='' -d ${q(baseDest)} -i ${q(ariaList)} && ${hashAll(baseDest)}`;
+
+  const cleanOurs = async (keepCache = false) => {
+    if (!keepCache) await rm(cache, { recursive: true, force: true });
+    await rm(dest, { recursive: true, force: true });
+    await sh('sync');
+  };
+  const cleanBase = async () => {
+    await rm(baseDest, { recursive: true, force: true });
+    await sh('sync');
+  };
+  const install = (...extra) => () => models(['install', '--frozen', '--quiet', ...extra], { cwd: proj, env });
+  const shell = (script) => () => timed('/bin/sh', ['-c', script]);
+  const r = {};
+
+  log(`\n${label}: cold install`);
+  r.cold = await measure(`cold install (${label})`, { prepare: () => cleanOurs(), run: install() });
+  r.curl = await measure(`curl + openssl (${label})`, { prepare: cleanBase, run: shell(curlScript) });
+  if (tools.aria2c) r.aria2 = await measure(`aria2c -x8 + openssl (${label})`, { prepare: cleanBase, run: shell(aria2Script) });
+
+  log(`${label}: --no-cache cold install`);
+  r.noCache = await measure(`--no-cache cold install (${label})`, { prepare: () => cleanOurs(), run: install('--no-cache') });
+
+  log(`${label}: warm install`);
+  await cleanOurs();
+  await mustExec(process.execPath, [CLI, 'install', '--frozen', '--quiet'], { cwd: proj, env });
+  r.warm = await measure(`warm install (${label})`, { prepare: () => cleanOurs(true), run: install() });
+  r.warmCopy = await measure(`warm install --link copy (${label})`, { prepare: () => cleanOurs(true), run: install('--link', 'copy') });
+  r.cp = await measure(`cp -r (${label})`, { prepare: cleanBase, run: () => timed('cp', ['-r', raw, baseDest]) });
+
+  log(`${label}: no-op install`);
+  // Sub-second and noisy on a shared machine: more runs, same median.
+  const quickRuns = Math.max(RUNS, 9);
+  r.noop = await measure(`no-op install --frozen (${label})`, { run: install(), runs: quickRuns });
+  r.node = await measure('node -e 0', { run: () => timed(process.execPath, ['-e', '0']), runs: quickRuns });
+
+  log(`${label}: verify`);
+  r.verify = await measure(`models verify (${label})`, {
+    run: () => models(['verify', '--quiet'], { cwd: proj, env }),
+    allowFailure: (res) => /not implemented/i.test(res.stderr),
+  });
+  r.openssl = await measure(`openssl dgst -sha256 (${label})`, { run: shell(hashAll(installed)) });
+
+  if (args.profile) {
+    log(`${label}: profiling one cold install (node --cpu-prof)`);
+    await cleanOurs();
+    const profDir = join(WORK, 'profiles');
+    await mkdir(profDir, { recursive: true });
+    const name = `cold-${kind}.cpuprofile`;
+    await rm(join(profDir, name), { force: true });
+    const p = await timed(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-name', name, CLI, 'install', '--frozen', '--quiet'], { cwd: proj, env });
+    if (p.code !== 0) throw new Error(`profiled install failed:\n${p.stderr}`);
+    r.profile = { path: join(profDir, name), seconds: p.seconds, summary: summariseProfile(JSON.parse(await readFile(join(profDir, name), 'utf8')), 12) };
+  }
+  // Leave the disk as we found it, but keep the datasets (the slow part) for the next run.
+  await cleanOurs();
+  await cleanBase();
+  return r;
+}
+
+/** What the hardware allows on this machine: loopback, one SHA-256 stream, disk writes. */
+async function limits(server, info) {
+  const url = `${server.url}/raw/single/${info.files[0].path}`;
+  const src = join(DATA, 'www', 'raw', 'single', info.files[0].path);
+  const out = join(WORK, 'dd-test.bin');
+  const clean = async () => {
+    await rm(out, { force: true });
+    await sh('sync');
+  };
+  log('\nmachine limits');
+  const mbps = (m) => (m.na ? undefined : SIZE / MiB / m.seconds);
+  return {
+    loopback: mbps(await measure('curl -o /dev/null (loopback)', { run: () => timed('curl', ['-sS', '--fail', '--noproxy', '*', '-o', '/dev/null', url]) })),
+    sha256: mbps(await measure('openssl dgst -sha256 (one core, page cache)', { run: () => timed('openssl', ['dgst', '-sha256', src]) })),
+    write: mbps(await measure('dd write (no fsync)', { prepare: clean, run: () => timed('dd', [`if=${src}`, `of=${out}`, 'bs=16M', 'status=none']) })),
+    writeSync: mbps(await measure('dd write + fdatasync', { prepare: clean, run: () => timed('dd', [`if=${src}`, `of=${out}`, 'bs=16M', 'conv=fdatasync', 'status=none']) })),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// report
+
+const human = (b) => (b >= MiB ? `${(b / MiB).toFixed(1)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
+const fmtS = (m) => (!m || m.na ? 'n/a' : `${m.seconds < 1 ? m.seconds.toFixed(3) : m.seconds.toFixed(2)} s`);
+const fmtMB = (x) => (x === undefined ? 'n/a' : `${x.toFixed(0)} MB`);
+const ratioOf = (a, b) => (!a || !b || a.na || b.na ? undefined : a.seconds / b.seconds);
+const fmtRatio = (x) => (x === undefined ? 'n/a' : `${x.toFixed(2)}×`);
+const check = (value, limit) => (value === undefined ? '' : value <= limit ? ' ✓' : ' ✗');
+
+function report(results, infos, lim, machineInfo, started) {
+  const rows = [];
+  const row = (measurement, ours, base, baseName, target, limit) => {
+    const ratio = ratioOf(ours, base);
+    rows.push(`| ${measurement} | ${fmtS(ours)} | ${base ? `${fmtS(base)} ${baseName}` : baseName} | ${fmtRatio(ratio)} | ${target}${limit ? check(ratio, limit) : ''} | ${fmtMB(ours?.rssMB)} / ${fmtMB(base?.rssMB)} |`);
+  };
+  let peak = 0;
+  for (const kind of KINDS) {
+    const r = results[kind];
+    const l = `(${infos[kind].label})`;
+    row(`cold install ${l}`, r.cold, r.curl, 'curl + openssl', '≤ 1.2×', 1.2);
+    if (r.aria2) row(`cold install ${l}`, r.cold, r.aria2, 'aria2c -x8 + openssl', '—');
+    row(`\`--no-cache\` cold install ${l}`, r.noCache, r.curl, 'curl + openssl', '≤ 1.0×', 1.0);
+    if (r.aria2) row(`\`--no-cache\` cold install ${l}`, r.noCache, r.aria2, 'aria2c -x8 + openssl', '—');
+    row(`warm install ${l}`, r.warm, r.cp, 'cp -r', '≤ 1.2×', 1.2);
+    row(`warm install \`--link copy\` ${l}`, r.warmCopy, r.cp, 'cp -r', '≤ 1.2×', 1.2);
+    row(`no-op \`install --frozen\` ${l}`, r.noop, r.node, 'node -e 0', '≤ 4×', 4);
+    row(`\`verify\` ${l}`, r.verify, r.openssl, 'openssl dgst -sha256', '≤ 1.1×', 1.1);
+    for (const m of [r.cold, r.noCache, r.warm, r.warmCopy, r.noop, r.verify]) if (m?.rssMB) peak = Math.max(peak, m.rssMB);
+  }
+  if (results.single && results.many) {
+    const ours = ratioOf(results.many.cold, results.single.cold);
+    const base = ratioOf(results.many.curl, results.single.curl);
+    rows.push(`| ${FILES.toLocaleString('en-US')}-file vs 1-file model, cold install time per byte | ${fmtRatio(ours)} | ${fmtRatio(base)} curl + openssl | — | ≤ 2×${check(ours, 2)} | |`);
+  }
+  rows.push(`| peak RSS, any of our runs above | ${fmtMB(peak || undefined)} | | | ≤ 150 MB${peak ? check(peak, 150) : ''} | |`);
+  const table = [
+    '| measurement | ours | baseline | ratio | target | peak RSS (ours / baseline) |',
+    '|---|---|---|---|---|---|',
+    ...rows,
+  ].join('\n');
+  const limitLines = [
+    '| machine limit | MB/s |',
+    '|---|---|',
+    `| loopback HTTP (curl -o /dev/null, ${formatSize(SIZE)}) | ${lim.loopback?.toFixed(0) ?? 'n/a'} |`,
+    `| SHA-256, one core (openssl dgst, page cache) | ${lim.sha256?.toFixed(0) ?? 'n/a'} |`,
+    `| disk write, no fsync (dd bs=16M) | ${lim.write?.toFixed(0) ?? 'n/a'} |`,
+    `| disk write + fdatasync (dd conv=fdatasync) | ${lim.writeSync?.toFixed(0) ?? 'n/a'} |`,
+  ].join('\n');
+  const m = machineInfo;
+  const machineLines = [
+    `- ${m.nproc} CPUs (nproc), ${m.cpu}, ${m.memory} RAM, ${m.kernel}`,
+    `- work dir file system: ${m.fsType} (${WORK === join(REPO, '.bench') ? '.bench/ in the repo' : WORK})`,
+    `- Node.js ${m.node}; ${m.curl}; ${m.openssl}${m.aria2c ? `; ${m.aria2c}` : '; aria2c not installed'}`,
+    `- server: ${m.server}, on 127.0.0.1`,
+    `- models: ${formatSize(SIZE)} each, published with --chunk-size ${CHUNK}; the many-file model has ${FILES.toLocaleString('en-US')} files of ${human(Math.min(...infos.many.files.map((f) => f.size)))} to ${human(Math.max(...infos.many.files.map((f) => f.size)))} in ${Math.ceil(FILES / 100)} folders`,
+    `- each figure is the median of ${RUNS} runs (no-op rows: ${Math.max(RUNS, 9)}); wall clock from spawn to exit; peak RSS from ${TIME ? '`/usr/bin/time -f %M` (largest process of the command, so the max of curl and openssl for a pipeline)' : "node's own maxRSS (no /usr/bin/time; baselines n/a)"}`,
+    '- page cache: not dropped (not reliably possible in a VM or container); the served files are in RAM, so "cold" means an empty cache and destination, not a cold disk. `sync` runs (untimed) before each run, so no run pays for the previous one\'s writeback',
+    `- load average (1 min) at start ${LOAD_AT_START.toFixed(2)}, at end ${loadavg()[0].toFixed(2)}: other work on the machine adds noise`,
+    `- date: ${new Date(started).toISOString().slice(0, 16).replace('T', ' ')} UTC; total bench time ${((Date.now() - started) / 60000).toFixed(1)} min`,
+  ].join('\n');
+  return { table, limitLines, machineLines };
+}
+
+// ---------------------------------------------------------------------------------------------
+// main
+
+const DATA = join(WORK, `data-${formatSize(SIZE)}-${FILES}`);
+const LOAD_AT_START = loadavg()[0];
+
+async function main() {
+  const started = Date.now();
+  await mkdir(WORK, { recursive: true });
+  if (!existsSync(join(REPO, 'lib', 'src', 'cli', 'main.js'))) throw new Error('lib/ is missing: run `npm run build` (or `npm run bench`)');
+  TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+  if (!TIME) {
+    log('note: /usr/bin/time not found (apt-get install time): peak RSS of baselines is n/a');
+    await writeFile(RSS_HOOK, "process.on('exit', () => require('fs').writeFileSync(process.env.BENCH_RSS_FILE, String(process.resourceUsage().maxRSS)));\n");
+  }
+  const tools = { aria2c: await which('aria2c') };
+  if (!tools.aria2c) log('note: aria2c not found (apt-get install aria2): that baseline is skipped');
+
+  const infos = await prepareData(DATA);
+  const server = await startServer(join(DATA, 'www'));
+  log(`server: ${server.name} at ${server.url}`);
+  const stop = async () => {
+    await server.close();
+  };
+  const onSignal = () => {
+    void stop().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  if (args.serve) {
+    for (const kind of KINDS) {
+      const proj = await setupProject(kind, server);
+      log(`${infos[kind].label}: cd ${relative(process.cwd(), proj) || '.'} && MODELS_CACHE_DIR=${join(WORK, `cache-${kind}`)} node ${relative(proj, CLI)} install --frozen`);
+    }
+    log('serving until Ctrl-C');
+    await new Promise(() => undefined);
+  }
+
+  const results = {};
+  let lim;
+  let machineInfo;
+  try {
+    machineInfo = await machine(server.name);
+    lim = await limits(server, infos.single);
+    for (const kind of KINDS) results[kind] = await benchModel(kind, infos[kind], server, tools);
+  } finally {
+    await stop();
+  }
+
+  const { table, limitLines, machineLines } = report(results, infos, lim, machineInfo, started);
+  let profileText = '';
+  for (const kind of KINDS) {
+    const p = results[kind].profile;
+    if (p) profileText += `\n### Profile: cold install, ${infos[kind].label} (${p.seconds.toFixed(2)} s under --cpu-prof)\n\n\`${relative(REPO, p.path)}\`\n\n${formatSummary(p.summary)}\n`;
+  }
+  const md = `## Benchmark: ${formatSize(SIZE)} models\n\n${table}\n\nMachine:\n\n${machineLines}\n\n${limitLines}\n${profileText}`;
+  process.stdout.write(`\n${md}`);
+  await mkdir(dirname(OUT), { recursive: true });
+  await writeFile(OUT, `<!-- written by \`npm run bench\` (bench/run.mjs); do not edit by hand -->\n\n${md}`);
+  log(`\nwritten to ${relative(process.cwd(), OUT) || OUT}`);
+}
+
+main().catch((error) => {
+  process.stderr.write(`bench: ${error.stack ?? error}\n`);
+  process.exitCode = 1;
+});
