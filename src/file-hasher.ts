@@ -173,3 +173,31 @@ export class PrefixFeeder {
     return this.hasher.digest(this.handle());
   }
 }
+
+/**
+ * Whole-file SHA-256 on worker threads, one file per job, to the least busy thread: `verify` of many
+ * files uses every core while the main thread only schedules.
+ */
+export class HashPool {
+  private readonly workers: { hasher: WorkerHasher; queued: number }[];
+
+  constructor(threads: number) {
+    this.workers = Array.from({ length: Math.max(1, threads) }, () => ({ hasher: new WorkerHasher(), queued: 0 }));
+  }
+
+  async hash(path: string, size: number): Promise<string> {
+    const worker = this.workers.reduce((a, b) => (b.queued < a.queued ? b : a));
+    worker.queued += size + 1;
+    try {
+      const id = worker.hasher.open(path);
+      worker.hasher.feed(id, 0, size);
+      return await worker.hasher.digest(id);
+    } finally {
+      worker.queued -= size + 1;
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.hasher.close()));
+  }
+}

@@ -1,18 +1,51 @@
 /** A project: its models.yaml, and the models.lock beside it. */
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { type ProjectConfig, loadConfig } from './config.js';
-import { type Lockfile, readLockfile } from './lockfile.js';
+import { type ProjectConfig, loadConfig, parseConfig } from './config.js';
+import { ModelsError } from './errors.js';
+import { sha256 } from './hash.js';
+import { type Lockfile, parseLockfile, serializeLockfile } from './lockfile.js';
 
 export interface Project {
   config: ProjectConfig;
   lockPath: string;
+  /** Parsed on first use: a repeat install that finds everything in place never needs it. */
   lock: Lockfile | undefined;
+  /** sha256 of models.yaml and models.lock as they are now (lock: undefined when there is none). */
+  digests: { config: string; lock: string | undefined };
 }
 
 export const LOCKFILE_NAME = 'models.lock';
 
+async function readText(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ModelsError('E_LOCKFILE', `${path}: cannot read: ${(error as Error).message}`, { hint: 'check its permissions', file: path, cause: error });
+  }
+}
+
 export async function loadProject(configPath = 'models.yaml'): Promise<Project> {
-  const config = await loadConfig(resolve(configPath));
+  const file = resolve(configPath);
+  const configText = await readFile(file, 'utf8').catch(() => undefined);
+  // loadConfig owns the messages for a missing or unreadable models.yaml.
+  const config = configText === undefined ? await loadConfig(file) : parseConfig(configText, file);
   const lockPath = join(config.dir, LOCKFILE_NAME);
-  return { config, lockPath, lock: await readLockfile(lockPath) };
+  const lockText = await readText(lockPath);
+  const digests = { config: sha256(configText ?? ''), lock: lockText === undefined ? undefined : sha256(lockText) };
+  let parsed: Lockfile | undefined | null = null;
+  return {
+    config,
+    lockPath,
+    digests,
+    get lock(): Lockfile | undefined {
+      if (parsed === null) parsed = lockText === undefined ? undefined : parseLockfile(lockText, lockPath);
+      return parsed;
+    },
+    set lock(value: Lockfile | undefined) {
+      parsed = value;
+      digests.lock = value === undefined ? undefined : sha256(serializeLockfile(value));
+    },
+  };
 }

@@ -34,6 +34,11 @@ export interface InstalledModel {
 export interface InstallState {
   integrityVersion: 1;
   generator: string;
+  /**
+   * sha256 of the models.yaml and models.lock this root was last installed from. When both are
+   * unchanged, a repeat install can trust these records without parsing the lock again.
+   */
+  inputs?: { config: string; lock: string };
   models: Record<string, InstalledModel>;
 }
 

@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path';
 import type { ModelEntry } from './config.js';
 import { ModelsError, abortError } from './errors.js';
 import { hashSegments } from './fetch.js';
+import { HashPool } from './file-hasher.js';
 import { EMPTY_SHA256 } from './hash.js';
 import { selectEntries } from './install.js';
 import { type LockedModel, specHash } from './lockfile.js';
@@ -79,7 +80,13 @@ export interface VerifyOptions {
   offline?: boolean;
 }
 
-async function hashFile(path: string, signal: AbortSignal | undefined, count: (n: number) => void): Promise<string> {
+async function hashFile(path: string, size: number, pool: HashPool | undefined, signal: AbortSignal | undefined, count: (n: number) => void): Promise<string> {
+  if (pool) {
+    if (signal?.aborted) throw abortError();
+    const digest = await pool.hash(path, size);
+    count(size);
+    return digest;
+  }
   const hash = createHash('sha256');
   const stream = createReadStream(path, { highWaterMark: 1 << 20 });
   try {
@@ -117,7 +124,11 @@ export async function verifyProject(project: Project, options: VerifyOptions = {
     throw new ModelsError('E_USAGE', `concurrency must be a positive integer, got ${String(options.concurrency)}`);
   }
   const { default: pLimit } = await import('p-limit');
-  const limit = pLimit(concurrency);
+  // Big verifies hash on worker threads, one per core (the main thread only schedules);
+  // small ones are not worth a thread's start-up.
+  const totalBytes = entries.reduce((sum, e) => sum + (lock.models[e.name]?.size ?? 0), 0);
+  const pool = totalBytes >= 32 * 1024 * 1024 && options.concurrency === undefined ? new HashPool(availableParallelism()) : undefined;
+  const limit = pLimit(pool ? 4 * availableParallelism() : concurrency);
   const signal = options.signal;
   let bytesHashed = 0;
   const count = (n: number) => (bytesHashed += n);
@@ -140,6 +151,7 @@ export async function verifyProject(project: Project, options: VerifyOptions = {
     }
   } finally {
     await session?.close();
+    await pool?.close();
   }
 
   async function verifyModel(entry: ModelEntry, locked: LockedModel, dest: string): Promise<VerifiedModel> {
@@ -174,7 +186,7 @@ export async function verifyProject(project: Project, options: VerifyOptions = {
           limit(async () => {
             let actual: string;
             try {
-              actual = await hashFile(t.abs, signal, count);
+              actual = await hashFile(t.abs, t.file.size, pool, signal, count);
             } catch (error) {
               if (signal?.aborted) throw abortError();
               t.file.status = 'modified';

@@ -198,6 +198,29 @@ describe('repair and state', () => {
     expect(mismatches(join(p.dir, 'models', 'tiny'), 'demo/tiny@v1')).toEqual([]);
   });
 
+  it('trusts its records only for the exact models.yaml and models.lock it installed from', async () => {
+    const p = await makeProject(`version: 1\nregistry: ${REGISTRY}\nmodels:\n  tiny:\n    model: demo/tiny\n    version: v1\n`);
+    expect((await runCli(['install'], { cwd: p.dir, env: p.env })).code).toBe(0);
+    const { createHash } = await import('node:crypto');
+    const digest = async (file: string) => createHash('sha256').update(await readFile(join(p.dir, file))).digest('hex');
+    const inputs = async () => JSON.parse(await readFile(join(p.dir, 'models', 'models.integrity.json'), 'utf8')).inputs;
+    expect(await inputs()).toEqual({ config: await digest('models.yaml'), lock: await digest('models.lock') });
+
+    // A comment changes models.yaml: the full check runs, finds everything in place, records the new inputs.
+    await writeFile(join(p.dir, 'models.yaml'), `# a comment\n${await readFile(join(p.dir, 'models.yaml'), 'utf8')}`);
+    const again = await runCli(['install', '--frozen', '--json'], { cwd: p.dir, env: p.env });
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout).installed).toEqual([]);
+    expect((await inputs()).config).toBe(await digest('models.yaml'));
+
+    // A damaged lock is never trusted on the strength of the records: it is parsed, and refused.
+    const lock = await readFile(join(p.dir, 'models.lock'), 'utf8');
+    await writeFile(join(p.dir, 'models.lock'), lock.replace(/manifest: [0-9a-f]{64}/, 'manifest: nothex'));
+    const damaged = await runCli(['install', '--frozen'], { cwd: p.dir, env: p.env });
+    expect(damaged.code).toBe(2);
+    expect(damaged.stderr).toMatch(/models\.lock:\d+:\d+/);
+  });
+
   it('removes models that left models.yaml', async () => {
     const p = await makeProject(`version: 1\nregistry: ${REGISTRY}\nmodels:\n  a:\n    model: demo/tiny\n    version: v1\n  b:\n    model: demo/edge\n    version: v1\n`);
     expect((await runCli(['install'], { cwd: p.dir, env: p.env })).code).toBe(0);
