@@ -6,11 +6,11 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, posix, resolve, dirname, win32 } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
+import validateModelsSchema from './generated/models-schema-validator.js';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { ModelsError } from './errors.js';
 import { checkRelativePath } from './registry/manifest.js';
-import schema from '../schema/models.schema.json' with { type: 'json' };
 
 export interface WhenClause {
   os?: string[];
@@ -217,8 +217,8 @@ class Reporter {
 
 // --- schema validation ---------------------------------------------------------------------------
 
-const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
-const validateSchema = ajv.compile(schema);
+// Precompiled from the schema at build time (scripts/build-validator.mjs): no ajv compile per run.
+const validateSchema = validateModelsSchema as ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
 
 function sourceText(node: Node | undefined, text: string): string | undefined {
   return node?.range ? text.slice(node.range[0], node.range[1]).trim() : undefined;
