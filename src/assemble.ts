@@ -121,24 +121,29 @@ export async function executePlan(env: AssembleEnv, plan: ModelPlan): Promise<In
     const release = await acquireLock(join(env.store.lockDir, target.manifest), `the download of ${target.name}`, env.lockTimeoutMs);
     try {
       // Another process may have finished this model while we waited for the lock.
-      const { default: pLimit } = await import('p-limit');
-      const limit = pLimit(32);
-      await Promise.all(
-        plan.layout.files.map((file) =>
-          limit(async () => {
-            const sha = plan.shas[file.index];
-            if (plan.sources[file.index]?.kind === 'fetch' && sha && (await env.store.hasObject(sha, file.size))) {
-              plan.sources[file.index] = { kind: 'store', sha };
-            }
-          }),
-        ),
-      );
+      if (release.waited) await refreshSources(env, plan);
       await fetchMissing(env, plan);
     } finally {
       await release();
     }
   }
   return stageAndPromote(env, plan);
+}
+
+/** Files another process stored while we waited for the model's lock need no fetching. */
+async function refreshSources(env: AssembleEnv, plan: ModelPlan): Promise<void> {
+  const { default: pLimit } = await import('p-limit');
+  const limit = pLimit(32);
+  await Promise.all(
+    plan.layout.files.map((file) =>
+      limit(async () => {
+        const sha = plan.shas[file.index];
+        if (plan.sources[file.index]?.kind === 'fetch' && sha && (await env.store.hasObject(sha, file.size))) {
+          plan.sources[file.index] = { kind: 'store', sha };
+        }
+      }),
+    ),
+  );
 }
 
 async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<void> {
@@ -160,7 +165,7 @@ async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<void> {
   try {
     for (const file of wanted) {
       const path = join(dir, `f${file.index}`);
-      partials.set(file.index, new PartialFile(file, path));
+      partials.set(file.index, new PartialFile(file, path, !journal.resumed));
       feeders.set(file.index, new PrefixFeeder(env.hasher, path, file.size));
     }
     // A verified chunk completes a byte range of each file it writes into; complete prefixes get hashed.

@@ -28,12 +28,15 @@ export class PartialFile {
   constructor(
     readonly span: FileSpan,
     readonly path: string,
+    /** True when no earlier run left bytes worth keeping: then any old file is simply truncated. */
+    private readonly fresh: boolean,
   ) {}
 
   handle(): Promise<FileHandle> {
     this.opening ??= (async () => {
       try {
-        // No O_TRUNC: bytes from an interrupted run are kept for resume; sparse up to the final size.
+        if (this.fresh) return await open(this.path, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC, 0o644);
+        // Resuming: keep the bytes an interrupted run wrote; sparse up to the final size.
         const handle = await open(this.path, constants.O_RDWR | constants.O_CREAT, 0o644);
         if ((await handle.stat()).size !== this.span.size) await handle.truncate(this.span.size);
         return handle;

@@ -8,7 +8,8 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ModelsError, storageError } from './errors.js';
 
-export type Release = () => Promise<void>;
+/** Releases the lock; `waited` says whether another holder had to be waited for (its work may be done). */
+export type Release = (() => Promise<void>) & { waited: boolean };
 
 export async function acquireLock(lockPath: string, what: string, timeoutMs: number): Promise<Release> {
   const { default: lockfile } = await import('proper-lockfile');
@@ -20,6 +21,7 @@ export async function acquireLock(lockPath: string, what: string, timeoutMs: num
   const interval = 200;
   const lockDir = `${lockPath}.lock`;
   const deadline = Date.now() + timeoutMs;
+  let waited = false;
   try {
     let release: () => Promise<void>;
     for (;;) {
@@ -38,6 +40,7 @@ export async function acquireLock(lockPath: string, what: string, timeoutMs: num
         break;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
+        waited = true;
         // Its holder was killed (kill -9, power loss): take it over now rather than after `stale`.
         if (await breakIfOwnerDead(lockDir)) continue;
         if (Date.now() >= deadline) throw error;
@@ -45,9 +48,12 @@ export async function acquireLock(lockPath: string, what: string, timeoutMs: num
       }
     }
     await writeFile(join(lockDir, 'owner'), `${process.pid} ${hostname()}\n`).catch(() => undefined);
-    return async () => {
-      await release().catch(() => undefined);
-    };
+    return Object.assign(
+      async () => {
+        await release().catch(() => undefined);
+      },
+      { waited },
+    );
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ELOCKED') {
       throw new ModelsError('E_LOCK_TIMEOUT', `timed out after ${Math.round(timeoutMs / 1000)}s waiting for ${what} (lock ${lockPath}.lock)`, {

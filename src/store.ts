@@ -52,6 +52,8 @@ function fanout(dir: string, hash: string): string {
 export class Store {
   readonly root: string;
   readonly dir: string;
+  /** Fan-out folders known to exist: a model of thousands of files would mkdir each one thousands of times. */
+  private readonly madeFolders = new Set<string>();
 
   constructor(root: string) {
     this.root = root;
@@ -100,7 +102,11 @@ export class Store {
   async putObject(tempPath: string, sha: string): Promise<string> {
     const target = this.objectPath(sha);
     try {
-      await mkdir(dirname(target), { recursive: true });
+      const folder = dirname(target);
+      if (!this.madeFolders.has(folder)) {
+        await mkdir(folder, { recursive: true });
+        this.madeFolders.add(folder);
+      }
       await chmod(tempPath, 0o444);
       await rename(tempPath, target);
     } catch (error) {
