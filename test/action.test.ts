@@ -18,7 +18,7 @@ import { type RegistryServer, startRegistryServer } from './support/registry-ser
 
 const REPO = join(import.meta.dirname, '..');
 const BUNDLE = join(REPO, 'dist', 'index.js');
-const CONFORMANCE = join(REPO, '..', 'shared', 'conformance');
+import { CONFORMANCE } from './support/cli.js';
 const EXPECTED = JSON.parse(await readFile(join(CONFORMANCE, 'expected.json'), 'utf8')) as Record<string, { manifest: string; files: Record<string, { sha256: string; size: number }> }>;
 const TOKEN = 'tok-5f2a9c-secret';
 

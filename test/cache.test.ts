@@ -2,7 +2,7 @@
  * The cache commands end to end (the real CLI), and pruning's policy through the API: LRU order,
  * --dry-run, --older-than, shared files, partial downloads, other processes' locks.
  */
-import { chmod, mkdir, open, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cacheInfo, parseDuration, pruneCache, verifyCache } from '../src/cache.js';
@@ -10,7 +10,7 @@ import { install, verify } from '../src/index.js';
 import { acquireLock } from '../src/locks.js';
 import { loadProject } from '../src/project.js';
 import { Store } from '../src/store.js';
-import { CONFORMANCE, EXPECTED, makeProject, runCli } from './support/cli.js';
+import { CONFORMANCE, EXPECTED, cliProject, yamlFor, flipByte } from './support/cli.js';
 
 const REGISTRY = join(CONFORMANCE, 'registry');
 const temps: string[] = [];
@@ -19,34 +19,7 @@ afterAll(async () => {
   await Promise.all(temps.map((d) => rm(d, { recursive: true, force: true })));
 });
 
-async function project(yaml: string) {
-  const p = await makeProject(yaml);
-  temps.push(p.dir);
-  const cli = (...args: string[]) => runCli(args, { cwd: p.dir, env: p.env });
-  return { ...p, cli };
-}
-
-function yamlFor(registry: string, models: Record<string, { model: string; version: string }>): string {
-  const lines = ['version: 1', `registry: ${registry}`, 'models:'];
-  for (const [name, m] of Object.entries(models)) lines.push(`  ${name}:`, `    model: ${m.model}`, `    version: ${m.version}`);
-  return `${lines.join('\n')}\n`;
-}
-
-/** Flip one byte in place, keeping the size and the mtime. */
-async function flipByte(path: string, at: number): Promise<void> {
-  const before = await stat(path);
-  await chmod(path, 0o644); // installed files are read-only hardlinks
-  const handle = await open(path, 'r+');
-  try {
-    const buf = Buffer.alloc(1);
-    await handle.read(buf, 0, 1, at);
-    buf[0] = (buf[0] as number) ^ 0xff;
-    await handle.write(buf, 0, 1, at);
-  } finally {
-    await handle.close();
-  }
-  await utimes(path, before.atimeMs / 1000, before.mtimeMs / 1000);
-}
+const project = (yaml: string) => cliProject(yaml, temps);
 
 describe('cache commands', () => {
   it('info counts what install stored; verify removes a corrupt file; prune refuses without a TTY or -y', async () => {

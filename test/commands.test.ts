@@ -2,10 +2,10 @@
  * list, info, path, verify and the global flags end to end, as a user runs them: the real CLI as a child process, the
  * conformance registry served over real HTTP (and from a folder), a temp cache per project.
  */
-import { chmod, open, readFile, rm, stat, utimes } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONFORMANCE, EXPECTED, makeProject, runCli, tempDir } from './support/cli.js';
+import { CONFORMANCE, EXPECTED, runCli, tempDir, cliProject, yamlFor, flipByte } from './support/cli.js';
 import { type RegistryServer, startRegistryServer } from './support/registry-server.js';
 
 const REGISTRY = join(CONFORMANCE, 'registry');
@@ -21,37 +21,7 @@ afterAll(async () => {
   await Promise.all(temps.map((d) => rm(d, { recursive: true, force: true })));
 });
 
-async function project(yaml: string) {
-  const p = await makeProject(yaml);
-  temps.push(p.dir);
-  const cli = (...args: string[]) => runCli(args, { cwd: p.dir, env: p.env });
-  return { ...p, cli };
-}
-
-function yamlFor(registry: string, models: Record<string, { model: string; version: string }>): string {
-  const lines = ['version: 1', `registry: ${registry}`, 'models:'];
-  for (const [name, m] of Object.entries(models)) lines.push(`  ${name}:`, `    model: ${m.model}`, `    version: ${m.version}`);
-  return `${lines.join('\n')}\n`;
-}
-
-/** Flip one byte in place, keeping the size and the mtime: only a re-hash can tell. */
-async function flipByte(path: string, at: number): Promise<void> {
-  const before = await stat(path);
-  await chmod(path, 0o644); // installed files are read-only hardlinks
-  const handle = await open(path, 'r+');
-  try {
-    const buf = Buffer.alloc(1);
-    await handle.read(buf, 0, 1, at);
-    buf[0] = (buf[0] as number) ^ 0xff;
-    await handle.write(buf, 0, 1, at);
-  } finally {
-    await handle.close();
-  }
-  await utimes(path, before.atimeMs / 1000, before.mtimeMs / 1000);
-  const after = await stat(path);
-  expect(after.size).toBe(before.size);
-  expect(Math.abs(after.mtimeMs - before.mtimeMs)).toBeLessThan(1);
-}
+const project = (yaml: string) => cliProject(yaml, temps);
 
 describe('global flags', () => {
   it('--version prints the package version and `help <command>` the command help', async () => {

@@ -6,7 +6,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONFORMANCE, makeProject, runCli } from './support/cli.js';
+import { CONFORMANCE, cliProject, yamlFor } from './support/cli.js';
 import { type RegistryServer, startRegistryServer } from './support/registry-server.js';
 
 const REGISTRY = join(CONFORMANCE, 'registry');
@@ -22,18 +22,7 @@ afterAll(async () => {
   await Promise.all(temps.map((d) => rm(d, { recursive: true, force: true })));
 });
 
-async function project(yaml: string) {
-  const p = await makeProject(yaml);
-  temps.push(p.dir);
-  const cli = (...args: string[]) => runCli(args, { cwd: p.dir, env: p.env });
-  return { ...p, cli };
-}
-
-function yamlFor(registry: string, models: Record<string, { model: string; version: string }>): string {
-  const lines = ['version: 1', `registry: ${registry}`, 'models:'];
-  for (const [name, m] of Object.entries(models)) lines.push(`  ${name}:`, `    model: ${m.model}`, `    version: ${m.version}`);
-  return `${lines.join('\n')}\n`;
-}
+const project = (yaml: string) => cliProject(yaml, temps);
 
 async function closedPort(): Promise<number> {
   const s = createServer();

@@ -14,7 +14,7 @@ import { ModelsError, install, loadProject, lock, mirror } from '../src/index.js
 
 const ROOT = join(import.meta.dirname, '..');
 const BIN = join(ROOT, 'bin', 'models.js');
-const CONFORMANCE = join(ROOT, '..', 'shared', 'conformance');
+import { CONFORMANCE } from './support/cli.js';
 const REGISTRY = join(CONFORMANCE, 'registry');
 const UNREACHABLE = 'http://127.0.0.1:9/';
 

@@ -9,7 +9,8 @@ import { writeFileAtomic } from '../src/fsutil.js';
 import { parseManifest, type ManifestLayout } from '../src/registry/manifest.js';
 import { parseSize, publish, type PublishOptions } from '../src/publish.js';
 
-const CONFORMANCE = join(import.meta.dirname, '..', '..', 'shared', 'conformance', 'registry');
+import { CONFORMANCE as SHARED_CONFORMANCE } from './support/cli.js';
+const CONFORMANCE = join(SHARED_CONFORMANCE, 'registry');
 const temps: string[] = [];
 
 afterEach(async () => {

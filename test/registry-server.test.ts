@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type RegistryServer, type ServerOptions, randomFaults, startRegistryServer } from './support/registry-server.js';
+import { CONFORMANCE } from './support/cli.js';
 
 const SIZE = 200_000;
 let dir: string;
@@ -94,7 +95,7 @@ describe('static serving', () => {
     expect(await res.text()).toBe(modelsJson);
     await s.close();
 
-    s = await start({ root: join(process.cwd(), '..', 'shared', 'conformance', 'registry') });
+    s = await start({ root: join(CONFORMANCE, 'registry') });
     const index = (await (await fetch(`${s.url}/models.json`)).json()) as Record<string, Record<string, Record<string, { hash: string }>>>;
     const hash = index.demo?.tiny?.v1?.hash ?? '';
     const manifest = Buffer.from(await (await fetch(`${s.url}/data/${hash}`)).arrayBuffer());

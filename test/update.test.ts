@@ -6,7 +6,7 @@ import { chmod, cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publish } from '../src/publish.js';
-import { CONFORMANCE, makeProject, runCli, tempDir } from './support/cli.js';
+import { CONFORMANCE, tempDir, cliProject, yamlFor } from './support/cli.js';
 import { type RegistryServer, startRegistryServer } from './support/registry-server.js';
 
 const temps: string[] = [];
@@ -25,18 +25,7 @@ afterAll(async () => {
   await Promise.all(temps.map((d) => rm(d, { recursive: true, force: true })));
 });
 
-async function project(yaml: string) {
-  const p = await makeProject(yaml);
-  temps.push(p.dir);
-  const cli = (...args: string[]) => runCli(args, { cwd: p.dir, env: p.env });
-  return { ...p, cli };
-}
-
-function yamlFor(registry: string, models: Record<string, { model: string; version: string }>): string {
-  const lines = ['version: 1', `registry: ${registry}`, 'models:'];
-  for (const [name, m] of Object.entries(models)) lines.push(`  ${name}:`, `    model: ${m.model}`, `    version: ${m.version}`);
-  return `${lines.join('\n')}\n`;
-}
+const project = (yaml: string) => cliProject(yaml, temps);
 
 describe('outdated and update', () => {
   it('moving an alias makes outdated exit 1; update pins the new version fetching only what changed; outdated exits 0 again', async () => {

@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)).replace(/\/lib\/?$/, ''));
 export const BIN = join(REPO, 'bin', 'models.js');
-export const CONFORMANCE = resolve(REPO, '..', 'shared', 'conformance');
+/** The shared conformance registry: `../shared/conformance` beside the repo (as in CI), or $XPRIM_CONFORMANCE_DIR. */
+export const CONFORMANCE = process.env.XPRIM_CONFORMANCE_DIR ? resolve(process.env.XPRIM_CONFORMANCE_DIR) : resolve(REPO, '..', 'shared', 'conformance');
 
 export interface CliResult {
   code: number | null;
@@ -70,4 +71,36 @@ export function mismatches(dir: string, key: string): string[] {
     }
   }
   return bad;
+}
+
+/** A project as `makeProject`, remembered in `temps` for cleanup, with a `cli(...args)` bound to it. */
+export async function cliProject(yaml: string, temps: string[]) {
+  const p = await makeProject(yaml);
+  temps.push(p.dir);
+  const cli = (...args: string[]) => runCli(args, { cwd: p.dir, env: p.env });
+  return { ...p, cli };
+}
+
+/** A models.yaml with one registry and these models. */
+export function yamlFor(registry: string, models: Record<string, { model: string; version: string }>): string {
+  const lines = ['version: 1', `registry: ${registry}`, 'models:'];
+  for (const [name, m] of Object.entries(models)) lines.push(`  ${name}:`, `    model: ${m.model}`, `    version: ${m.version}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Flip one byte in place, keeping the size and the mtime: only a re-hash can tell. */
+export async function flipByte(path: string, at: number): Promise<void> {
+  const { chmod, open, stat, utimes } = await import('node:fs/promises');
+  const before = await stat(path);
+  await chmod(path, 0o644); // installed files are read-only hardlinks
+  const handle = await open(path, 'r+');
+  try {
+    const buf = Buffer.alloc(1);
+    await handle.read(buf, 0, 1, at);
+    buf[0] = (buf[0] as number) ^ 0xff;
+    await handle.write(buf, 0, 1, at);
+  } finally {
+    await handle.close();
+  }
+  await utimes(path, before.atimeMs / 1000, before.mtimeMs / 1000);
 }

@@ -12,7 +12,8 @@ import { dirname, join } from 'node:path';
 
 export const PROJECT = join(import.meta.dirname, '..', '..');
 export const BIN = join(PROJECT, 'bin', 'models.js');
-export const CONFORMANCE = join(PROJECT, '..', 'shared', 'conformance');
+import { CONFORMANCE } from './cli.js';
+export { CONFORMANCE };
 export const CONFORMANCE_REGISTRY = join(CONFORMANCE, 'registry');
 export const HOSTILE = join(CONFORMANCE, 'hostile');
 
