@@ -2,7 +2,6 @@
  * `install`: from a lock (written first unless --frozen) to verified files in place. The fast path
  * (everything recorded and unchanged) stats files and returns: no network, no hashing, no store.
  */
-import { randomBytes } from 'node:crypto';
 import { rm, stat, statfs } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { type AssembleEnv, type ModelPlan, type ModelTarget, executePlan, planModel } from './assemble.js';
@@ -414,8 +413,4 @@ function resultFor(target: ModelTarget, size: number, source: ModelSource, netwo
     durationMs: Math.round(durationMs),
     repaired,
   };
-}
-
-export function uniqueSuffix(): string {
-  return `${process.pid}-${randomBytes(4).toString('hex')}`;
 }

@@ -22,7 +22,6 @@ import { writeFileAtomic } from './fsutil.js';
 import { isSha256 } from './hash.js';
 
 export type LinkMode = 'auto' | 'hardlink' | 'reflink' | 'copy';
-export const LINK_MODES: readonly LinkMode[] = ['auto', 'hardlink', 'reflink', 'copy'];
 
 /** A run of bytes inside a stored (or partial) file. */
 export interface Segment {
