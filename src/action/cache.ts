@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import * as cache from '@actions/cache';
 import * as core from '@actions/core';
-import { sha256 } from '../hash.js';
+import { createHash } from 'node:crypto';
 
 export const CACHE_PREFIX = 'xprim-models';
 
@@ -18,7 +18,7 @@ export function keyPrefix(env: NodeJS.ProcessEnv): string {
 /** Keyed on the lock's bytes: the lock pins every chunk, so the same lock means the same cache. */
 export async function cacheKey(lockPath: string, env: NodeJS.ProcessEnv): Promise<string> {
   const bytes = await readFile(lockPath).catch(() => undefined);
-  return keyPrefix(env) + (bytes ? sha256(bytes) : 'unlocked');
+  return keyPrefix(env) + (bytes ? createHash('sha256').update(bytes).digest('hex') : 'unlocked');
 }
 
 export function cacheAvailable(): boolean {

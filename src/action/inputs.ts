@@ -1,8 +1,7 @@
 /** The Action's inputs (action.yml), read and checked once, and mapped onto the API's options. */
+import { ModelsError, defaultCacheDir } from '../index.js';
 import { join, resolve } from 'node:path';
 import * as core from '@actions/core';
-import { ModelsError } from '../errors.js';
-import { defaultCacheDir } from '../store.js';
 
 export type ActionCommand = 'install' | 'verify' | 'outdated';
 const COMMANDS: readonly ActionCommand[] = ['install', 'verify', 'outdated'];

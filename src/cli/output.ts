@@ -77,7 +77,6 @@ export function reportError(error: unknown, options: GlobalOptions): number {
   return err.exitCode;
 }
 
-export { formatBytes } from '../units.js';
 
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;

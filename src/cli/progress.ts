@@ -3,7 +3,7 @@
  * Elsewhere (CI, pipes): a line when a model starts and finishes, and at most one progress line per
  * model every few seconds, so CI logs stay short.
  */
-import type { InstallEvent, ModelResult } from '../install.js';
+import type { InstallEvent, ModelResult } from '../index.js';
 import { formatBytes } from '../units.js';
 import type { Output } from './output.js';
 

@@ -1,5 +1,4 @@
-import { cacheInfo } from '../../cache.js';
-import { formatBytes } from '../../units.js';
+import { formatBytes, cacheInfo } from '../../index.js';
 import { type GlobalOptions, createOutput, table } from '../output.js';
 
 export default async function cacheInfoCommand(globals: GlobalOptions): Promise<number> {

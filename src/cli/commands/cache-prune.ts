@@ -1,8 +1,5 @@
+import { formatBytes, ModelsError, parseSize, parseDuration, pruneCache, type PruneOptions, type PruneResult } from '../../index.js';
 import { createInterface } from 'node:readline/promises';
-import { type PruneOptions, type PruneResult, parseDuration, pruneCache } from '../../cache.js';
-import { ModelsError } from '../../errors.js';
-import { parseSize } from '../../publish.js';
-import { formatBytes } from '../../units.js';
 import { type GlobalOptions, type Output, createOutput } from '../output.js';
 
 interface Flags {

@@ -1,5 +1,4 @@
-import { verifyCache } from '../../cache.js';
-import { formatBytes } from '../../units.js';
+import { formatBytes, verifyCache } from '../../index.js';
 import { type GlobalOptions, createOutput, formatDuration } from '../output.js';
 
 export default async function cacheVerifyCommand(globals: GlobalOptions, signal: AbortSignal): Promise<number> {

@@ -1,4 +1,4 @@
-import { doctor, formatDoctor } from '../../doctor.js';
+import { doctor, formatDoctor } from '../../index.js';
 import type { GlobalOptions } from '../output.js';
 
 export default async function doctorCommand(globals: GlobalOptions, signal: AbortSignal, flags: { root?: string }): Promise<number> {

@@ -1,11 +1,6 @@
-import { install, type InstallOptions } from '../../install.js';
-import { loadProject } from '../../project.js';
-import { parseSize } from '../../publish.js';
-import type { LinkMode } from '../../store.js';
+import { loadProject, formatBytes, install, selectEntries, parseSize, type InstallOptions, type LinkMode } from '../../index.js';
 import { type GlobalOptions, createOutput } from '../output.js';
 import { type ProgressView, interactiveProgress, plainProgress } from '../progress.js';
-import { formatBytes } from '../../units.js';
-import { selectEntries } from '../../install.js';
 
 interface Flags {
   frozen?: boolean;

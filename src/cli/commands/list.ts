@@ -1,7 +1,4 @@
-import { installStatuses, listRemote } from '../../catalog-info.js';
-import { isModelsError } from '../../errors.js';
-import { type Project, loadProject } from '../../project.js';
-import { formatBytes } from '../../units.js';
+import { loadProject, formatBytes, isModelsError, installStatuses, listRemote, type Project } from '../../index.js';
 import { type GlobalOptions, createOutput, table } from '../output.js';
 
 interface Flags {

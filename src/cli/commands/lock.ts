@@ -1,5 +1,4 @@
-import { lock } from '../../index.js';
-import { loadProject } from '../../project.js';
+import { lock, loadProject } from '../../index.js';
 import { type GlobalOptions, createOutput } from '../output.js';
 
 export default async function lockCommand(globals: GlobalOptions, signal: AbortSignal, flags: { update?: boolean | string[] }): Promise<number> {

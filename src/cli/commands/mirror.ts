@@ -1,7 +1,5 @@
+import { loadProject, formatBytes, mirror } from '../../index.js';
 import { pathToFileURL } from 'node:url';
-import { mirror } from '../../mirror.js';
-import { loadProject } from '../../project.js';
-import { formatBytes } from '../../units.js';
 import { type GlobalOptions, createOutput } from '../output.js';
 
 interface Flags {

@@ -1,5 +1,4 @@
-import { outdated } from '../../index.js';
-import { loadProject } from '../../project.js';
+import { outdated, loadProject } from '../../index.js';
 import { type GlobalOptions, createOutput, table } from '../output.js';
 
 export default async function outdatedCommand(globals: GlobalOptions, signal: AbortSignal): Promise<number> {

@@ -1,5 +1,4 @@
-import { modelFolder } from '../../catalog-info.js';
-import { loadProject } from '../../project.js';
+import { loadProject, modelFolder } from '../../index.js';
 import { type GlobalOptions, createOutput } from '../output.js';
 
 export default async function pathCommand(globals: GlobalOptions, _signal: AbortSignal, name: string, flags: { root?: string }): Promise<number> {

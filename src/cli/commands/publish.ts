@@ -1,6 +1,4 @@
-import { ModelsError } from '../../errors.js';
-import { parseSize, publish } from '../../publish.js';
-import { formatBytes } from '../../units.js';
+import { formatBytes, ModelsError, parseSize, publish } from '../../index.js';
 import { type GlobalOptions, createOutput } from '../output.js';
 
 interface Flags {

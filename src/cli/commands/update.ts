@@ -1,6 +1,4 @@
-import { install, lock } from '../../index.js';
-import { loadProject } from '../../project.js';
-import { formatBytes } from '../../units.js';
+import { install, lock, loadProject, formatBytes } from '../../index.js';
 import { type GlobalOptions, createOutput } from '../output.js';
 import { plainProgress } from '../progress.js';
 

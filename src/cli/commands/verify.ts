@@ -1,6 +1,4 @@
-import { verify } from '../../index.js';
-import { loadProject } from '../../project.js';
-import { formatBytes } from '../../units.js';
+import { verify, loadProject, formatBytes } from '../../index.js';
 import { type GlobalOptions, createOutput, formatDuration, table } from '../output.js';
 
 interface Flags {
