@@ -13,6 +13,7 @@ import {
   serializeLockfile,
   specHash,
   writeLockfile,
+  readCanonical,
   type LockedModel,
   type Lockfile,
 } from '../src/lockfile.js';
@@ -134,6 +135,57 @@ describe('serializeLockfile', () => {
       }),
       { numRuns: 100 },
     );
+  });
+
+  it('reads the canonical shape without the YAML parser, exactly as YAML would (property)', async () => {
+    const YAML = await import('yaml');
+    const hash = fc.stringMatching(/^[0-9a-f]{64}$/);
+    // Scalars a lock really holds, including ones YAML reads as numbers, booleans or null unless quoted.
+    const scalar = fc.oneof(
+      fc.stringMatching(/^[A-Za-z0-9_./@+:-]{1,16}$/),
+      fc.constantFrom('1.0', '1e3', '0x1A', 'true', 'null', '~', '.inf', 'v1', '2.0.1', 'https://h.example:8443/r', './demo/registry', 'a: b'),
+    );
+    const segment = fc.stringMatching(/^[A-Za-z0-9_.-]{1,10}$/).filter((x) => x !== '.' && x !== '..');
+    const file = fc.record(
+      { path: fc.array(segment, { minLength: 1, maxLength: 3 }).map((parts) => parts.join('/')), size: fc.nat(1e9), sha256: hash },
+      { requiredKeys: ['path', 'size'] },
+    );
+    const model = fc
+      .record({ model: scalar, version: scalar, resolved: scalar, registry: scalar, manifest: hash, files: fc.uniqueArray(file, { maxLength: 5, selector: (f) => f.path.toLowerCase() }) })
+      .map((m) => ({ ...m, spec: specHash(m), size: m.files.reduce((sum, f) => sum + f.size, 0) }));
+    const lock = fc.dictionary(fc.stringMatching(/^[a-z0-9][a-z0-9._-]{0,12}$/), model, { maxKeys: 3 }).map((models) => ({ lockfileVersion: 1 as const, models }));
+    fc.assert(
+      fc.property(lock, (x) => {
+        const text = serializeLockfile(x);
+        const parsed = parseLockfile(text, FILE);
+        expect(parsed).toEqual(x);
+        expect(parsed).toEqual(JSON.parse(JSON.stringify(YAML.parse(text))));
+        // The quick reader either declines (a quoted or unusual scalar) or agrees exactly.
+        const quick = readCanonical(text);
+        if (quick) expect(quick).toEqual(x);
+        // Written unquoted (YAML reads it back as the same string): then the quick reader must take it.
+        const plain = (v: string, pattern: RegExp) => pattern.test(v) && YAML.parse(v) === v;
+        const plainOnly = Object.entries(x.models).every(
+          ([name, m]) =>
+            plain(name, /^[a-z0-9][a-z0-9._-]*$/) &&
+            [m.model, m.version, m.resolved, m.registry].every((v) => plain(v, /^[A-Za-z0-9_./][A-Za-z0-9_./@+:-]*[A-Za-z0-9_./@+-]$|^[A-Za-z0-9_]$/)) &&
+            m.files.every((f) => plain(f.path, /^[A-Za-z0-9_][A-Za-z0-9_./@+-]*$/)),
+        );
+        if (plainOnly) expect(quick).toBeDefined();
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('a lock in the canonical shape but invalid still gets file:line:col', () => {
+    const good = serializeLockfile({ lockfileVersion: 1, models: { a: locked('g/m', 'v1', 'https://r.example', {}) } });
+    // Sizes that do not add up: the quick reader refuses, the full parser names the line.
+    expect(readCanonical(good)).toEqual(parseLockfile(good, FILE));
+    const badSize = good.replace(/^ {4}size: \d+$/m, '    size: 999999');
+    expect(() => parseLockfile(badSize, FILE)).toThrow(/models\.lock:\d+:\d+: models\.a\.size/);
+    // A plain 1.0 is a number to YAML, not a version string.
+    const numeric = good.replace(/^ {4}version: v1$/m, '    version: 1.0');
+    expect(() => parseLockfile(numeric, FILE)).toThrow(/models\.lock:\d+:\d+: models\.a\.version: expected a non-empty string/);
   });
 
   it('quotes strings that YAML would read as something else, and never folds long lines', () => {
