@@ -115,19 +115,30 @@ async function sourceFor(env: AssembleEnv, target: ModelTarget, file: FileSpan, 
 }
 
 /** Fetch what the plan needs, verify, store, stage and promote. Returns the installed record. */
-export async function executePlan(env: AssembleEnv, plan: ModelPlan): Promise<InstalledModel> {
-  const { target } = plan;
-  if (plan.neededBytes > 0) {
-    const release = await acquireLock(join(env.store.lockDir, target.manifest), `the download of ${target.name}`, env.lockTimeoutMs);
+export async function executePlan(env: AssembleEnv, initial: ModelPlan): Promise<InstalledModel> {
+  let plan = initial;
+  for (let attempt = 1; ; attempt++) {
+    const { target } = plan;
+    if (plan.neededBytes > 0) {
+      const release = await acquireLock(join(env.store.lockDir, target.manifest), `the download of ${target.name}`, env.lockTimeoutMs);
+      try {
+        // Another process may have finished this model while we waited for the lock.
+        if (release.waited) await refreshSources(env, plan);
+        await fetchMissing(env, plan);
+      } finally {
+        await release();
+      }
+    }
     try {
-      // Another process may have finished this model while we waited for the lock.
-      if (release.waited) await refreshSources(env, plan);
-      await fetchMissing(env, plan);
-    } finally {
-      await release();
+      return await stageAndPromote(env, plan);
+    } catch (error) {
+      // A `models cache prune` in another process may remove a stored file between planning and
+      // linking (installs take no cache lock). Plan again: that file is fetched this time.
+      const code = isModelsError(error) ? (error.cause as NodeJS.ErrnoException | undefined)?.code : undefined;
+      if (attempt > 1 || code !== 'ENOENT') throw error;
+      plan = await planModel(env, target);
     }
   }
-  return stageAndPromote(env, plan);
 }
 
 /** Files another process stored while we waited for the model's lock need no fetching. */
