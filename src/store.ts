@@ -13,7 +13,7 @@
  * destination doubles disk writes, the bottleneck here. Like pnpm's store, the destination is linked
  * to the stored file, so a cold install writes each byte once and a warm install writes none.
  */
-import { constants } from 'node:fs';
+import { constants, createReadStream, createWriteStream } from 'node:fs';
 import { chmod, copyFile, link, mkdir, readFile, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -196,15 +196,27 @@ export async function linkFile(source: string, dest: string, mode: LinkMode): Pr
       }
     }
   }
-  try {
-    if (mode === 'reflink') {
-      await copyFile(source, dest, constants.COPYFILE_FICLONE_FORCE);
+  if (mode === 'reflink' || mode === 'auto') {
+    try {
+      await copyFile(source, dest, constants.COPYFILE_FICLONE_FORCE | constants.COPYFILE_EXCL);
       return 'reflink';
+    } catch (error) {
+      if (mode === 'reflink') throw storageError(error, `reflink ${source} to`, dest);
     }
-    await copyFile(source, dest, mode === 'copy' ? 0 : constants.COPYFILE_FICLONE);
-    await chmod(dest, 0o644);
+  }
+  try {
+    await copyBytes(source, dest);
     return 'copy';
   } catch (error) {
     throw storageError(error, `copy ${source} to`, dest);
   }
+}
+
+/**
+ * A plain copy into a new file. Not fs.copyFile: libuv truncates the destination first, and on ext4
+ * a truncated file is flushed to disk on close (auto_da_alloc), which made copies 2.5x slower than cp.
+ */
+async function copyBytes(source: string, dest: string): Promise<void> {
+  const { pipeline } = await import('node:stream/promises');
+  await pipeline(createReadStream(source, { highWaterMark: 1 << 20 }), createWriteStream(dest, { flags: 'wx', mode: 0o644 }));
 }
