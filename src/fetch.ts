@@ -343,7 +343,6 @@ export async function fetchChunk(env: FetchEnv, job: ChunkJob, journal: Journal)
   let mismatches = 0;
   let lastUrl = '';
   for (;;) {
-    const startedAt = writer.position;
     try {
       // A mismatch is returned, not thrown: thrown, the registry client would take it for a network failure.
       const outcome = await env.client.request<true | ChunkMismatch>(
@@ -405,7 +404,6 @@ export async function fetchChunk(env: FetchEnv, job: ChunkJob, journal: Journal)
       }
       writer.restart();
       validator = undefined;
-      void startedAt;
       await sleep(backoffDelay(mismatches - 1, env.client.policy), env.signal);
     }
   }

@@ -264,9 +264,8 @@ class Catalogs {
       entry = client
         .fetchSmall('models.json', `registry index of ${registryUrl}`, MAX_INDEX_BYTES, this.signal)
         .then(({ bytes, url }) => parseCatalog(bytes, url))
-        .catch((error: unknown) => {
+        .catch(() => {
           if (this.signal?.aborted) throw abortError();
-          void error;
           return undefined;
         });
       this.pending.set(registryUrl, entry);

@@ -6,7 +6,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { setMaxListeners } from 'node:events';
 import { ModelsError } from '../errors.js';
 import { VERSION } from '../version.js';
-import { type GlobalOptions, createOutput, reportError } from './output.js';
+import { type GlobalOptions, reportError } from './output.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command declares its own argument types; commander supplies them
 export type Action = (globals: GlobalOptions, signal: AbortSignal, ...args: any[]) => Promise<number | void>;
@@ -22,7 +22,7 @@ function collect(value: string, previous: string[] = []): string[] {
 }
 
 /** Run an action with the global options, Ctrl-C handling and the error taxonomy's exit codes. */
-export function run(program: Command, load: () => Promise<{ default: Action }>) {
+export function run(load: () => Promise<{ default: Action }>) {
   return async (...args: unknown[]) => {
     const command = args[args.length - 1] as Command;
     const globals = command.optsWithGlobals() as GlobalOptions;
@@ -51,7 +51,6 @@ export function run(program: Command, load: () => Promise<{ default: Action }>) 
       process.off('SIGINT', onSigint);
       process.off('SIGTERM', onSigint);
     }
-    void program;
   };
 }
 
@@ -75,7 +74,7 @@ export function buildProgram(): Command {
     .description('resolve models.yaml into models.lock (downloads no chunks)')
     .option('--update [names...]', 're-resolve all entries, or the named ones (picks up moved aliases)')
     .addHelpText('after', '\nExamples:\n  models lock\n  models lock --update          # every alias to its newest target\n  models lock --update vad      # just one')
-    .action(run(program, () => import('./commands/lock.js')));
+    .action(run(() => import('./commands/lock.js')));
 
   program
     .command('install')
@@ -91,20 +90,20 @@ export function buildProgram(): Command {
     .option('--limit-rate <bytes>', 'cap the total download bandwidth, bytes per second (e.g. 10MiB)')
     .addOption(new Option('--link <mode>', 'how files are placed from the cache').choices(['auto', 'hardlink', 'reflink', 'copy']))
     .addHelpText('after', '\nExamples:\n  models install --frozen                       # CI\n  models install --frozen --root dist/models --platform win32-x64\n  models install --only vision --concurrency 16')
-    .action(run(program, () => import('./commands/install.js')));
+    .action(run(() => import('./commands/install.js')));
 
   program
     .command('update [names...]')
     .description('`lock --update` then install; prints old → new')
     .option('--concurrency <n>', 'parallel chunk downloads', positiveInt)
     .addHelpText('after', '\nExamples:\n  models update\n  models update vad')
-    .action(run(program, () => import('./commands/update.js')));
+    .action(run(() => import('./commands/update.js')));
 
   program
     .command('outdated')
     .description('compare locked versions with what the registry resolves now (exit 1 when anything is not current)')
     .addHelpText('after', '\nExamples:\n  models outdated\n  models outdated --json')
-    .action(run(program, () => import('./commands/outdated.js')));
+    .action(run(() => import('./commands/outdated.js')));
 
   program
     .command('publish <dir>')
@@ -116,7 +115,7 @@ export function buildProgram(): Command {
     .option('--chunk-size <size>', 'chunk size, e.g. 16MiB (default)')
     .option('--metadata <key=value>', 'metadata (repeatable)', collect)
     .addHelpText('after', '\nExamples:\n  models publish ./out --to ./registry --model acme/vad --version v5 --alias latest')
-    .action(run(program, () => import('./commands/publish.js')));
+    .action(run(() => import('./commands/publish.js')));
 
   registerMoreCommands(program);
 
@@ -145,7 +144,7 @@ function registerMoreCommands(program: Command): void {
     .option('--concurrency <n>', 'files hashed at once (default 4)', positiveInt)
     .option('--offline', 'never fetch a manifest (only needed for files whose sha256 is unknown)')
     .addHelpText('after', '\nExamples:\n  models verify\n  models verify vad --json')
-    .action(run(program, () => import('./commands/verify.js')));
+    .action(run(() => import('./commands/verify.js')));
 
   program
     .command('list')
@@ -154,7 +153,7 @@ function registerMoreCommands(program: Command): void {
     .option('--registry <url>', 'with --remote: this registry instead of the configured ones')
     .option('--root <dir>', 'the install root to check')
     .addHelpText('after', '\nExamples:\n  models list\n  models list --remote --json')
-    .action(run(program, () => import('./commands/list.js')));
+    .action(run(() => import('./commands/list.js')));
 
   program
     .command('info <name> [version]')
@@ -163,24 +162,24 @@ function registerMoreCommands(program: Command): void {
     .option('--registry <url>', 'for GROUP/MODEL: this registry instead of the configured ones')
     .option('--root <dir>', 'the install root (for the install status)')
     .addHelpText('after', '\nExamples:\n  models info vad\n  models info demo/silero-vad latest --remote')
-    .action(run(program, () => import('./commands/info.js')));
+    .action(run(() => import('./commands/info.js')));
 
   program
     .command('path <name>')
     .description('print the absolute install folder of a model (exit 4 when not installed)')
     .option('--root <dir>', 'the install root')
     .addHelpText('after', '\nExamples:\n  models path vad\n  python run.py --model "$(models path vad)/silero_vad.onnx"')
-    .action(run(program, () => import('./commands/path.js')));
+    .action(run(() => import('./commands/path.js')));
 
   const cache = program.command('cache').description('the shared chunk cache');
   cache
     .command('info')
     .description('location, size, file and chunk counts')
-    .action(run(program, () => import('./commands/cache-info.js')));
+    .action(run(() => import('./commands/cache-info.js')));
   cache
     .command('verify')
     .description('re-hash every stored file and chunk; remove the corrupt ones')
-    .action(run(program, () => import('./commands/cache-verify.js')));
+    .action(run(() => import('./commands/cache-verify.js')));
   cache
     .command('prune')
     .description('remove cached data, least recently used first (everything when neither --older-than nor --max-size is given)')
@@ -189,14 +188,14 @@ function registerMoreCommands(program: Command): void {
     .option('--dry-run', 'say what would be removed, remove nothing')
     .option('-y, --yes', 'do not ask for confirmation')
     .addHelpText('after', '\nExamples:\n  models cache prune --older-than 30d --dry-run\n  models cache prune --max-size 20GiB -y')
-    .action(run(program, () => import('./commands/cache-prune.js')));
+    .action(run(() => import('./commands/cache-prune.js')));
 
   program
     .command('doctor')
     .description('a readiness report: config, lock, cache, disk, registries, each model; a hint per problem')
     .option('--root <dir>', 'the install root to check')
     .addHelpText('after', '\nExamples:\n  models doctor\n  models doctor --json')
-    .action(run(program, () => import('./commands/doctor.js')));
+    .action(run(() => import('./commands/doctor.js')));
 
   program
     .command('mirror [names...]')
@@ -205,7 +204,7 @@ function registerMoreCommands(program: Command): void {
     .option('--offline', 'make no network request: only the cache and folder registries serve')
     .option('--concurrency <n>', 'parallel chunk copies (default $MODELS_CONCURRENCY or 8)', positiveInt)
     .addHelpText('after', '\nExamples:\n  models mirror --out /media/usb/models-mirror\n  MODELS_MIRRORS=file:///media/usb/models-mirror models install --frozen --offline')
-    .action(run(program, () => import('./commands/mirror.js')));
+    .action(run(() => import('./commands/mirror.js')));
 }
 
 export async function main(argv = process.argv): Promise<void> {
@@ -220,7 +219,6 @@ export async function main(argv = process.argv): Promise<void> {
   } catch (error) {
     process.exitCode = reportError(error instanceof ModelsError ? error : new ModelsError('E_USAGE', String((error as Error).message ?? error)), {});
   }
-  void createOutput;
 }
 
 await main();

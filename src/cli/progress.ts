@@ -72,7 +72,7 @@ export function plainProgress(out: Output): ProgressView {
 }
 
 /** listr2 on a TTY: one line per model, redrawn in place. */
-export async function interactiveProgress(out: Output, names: string[]): Promise<ProgressView> {
+export async function interactiveProgress(names: string[]): Promise<ProgressView> {
   const { Listr } = await import('listr2');
   const models = new Map<string, ModelProgress>();
   const waiters = new Map<string, { resolve: (title: string) => void; reject: (error: unknown) => void; update?: (title: string) => void }>();
@@ -120,7 +120,6 @@ export async function interactiveProgress(out: Output, names: string[]): Promise
       }
       waiters.clear();
       await running;
-      void out;
     },
   };
 }

@@ -33,7 +33,7 @@ export default async function installCommand(globals: GlobalOptions, signal: Abo
     signal,
   };
   const names = selectEntries(project.config.models, options.only, options.platform).map((m) => m.name);
-  const view: ProgressView | undefined = out.json || out.quiet ? undefined : out.interactive ? await interactiveProgress(out, names) : plainProgress(out);
+  const view: ProgressView | undefined = out.json || out.quiet ? undefined : out.interactive ? await interactiveProgress(names) : plainProgress(out);
   if (view) options.onEvent = (event) => view.onEvent(event);
   let result;
   try {
