@@ -154,12 +154,10 @@ async function dropSuspectObjects(store: Store, dest: string, installed: Install
     const file = installed.files.find((f) => f.path === path);
     if (!file || file.size === 0) continue;
     const object = store.objectPath(file.sha256);
-    const sameInode = await Promise.all([stat(join(dest, path)).catch(() => undefined), stat(object).catch(() => undefined)]).then(
-      ([a, b]) => a !== undefined && b !== undefined && a.ino === b.ino && a.dev === b.dev,
-    );
-    const info = await stat(object).catch(() => undefined);
-    if (!info) continue;
-    if (sameInode || Math.abs(info.mtimeMs - file.mtimeMs) >= 1) {
+    const [placed, stored] = await Promise.all([stat(join(dest, path)).catch(() => undefined), stat(object).catch(() => undefined)]);
+    if (!stored) continue;
+    const sameInode = placed !== undefined && placed.ino === stored.ino && placed.dev === stored.dev;
+    if (sameInode || Math.abs(stored.mtimeMs - file.mtimeMs) >= 1) {
       if ((await sha256File(object).catch(() => '')) !== file.sha256) await store.removeObject(file.sha256);
     }
   }
@@ -182,7 +180,6 @@ async function checkFreeSpace(store: Store, root: string, neededBytes: number): 
     }
   }
 }
-
 
 export async function install(project: Project, options: InstallOptions = {}): Promise<InstallResult> {
   const started = performance.now();
