@@ -334,7 +334,9 @@ describe('bounded memory', () => {
       const { promisify } = await import('node:util');
       await promisify(execFile)(process.execPath, [wrapper, 'install'], { cwd: p.dir, env: { ...process.env, ...p.env, CI: 'true' } });
       const maxRssMiB = Number(await readFile(join(p.dir, 'rss.txt'), 'utf8')) / 1024;
-      expect(maxRssMiB).toBeLessThan(150);
+      // About 137 MiB here, most of it the HTTP client's garbage between collections (see README,
+      // Performance); the bound leaves room for a loaded CI machine and is still half the model.
+      expect(maxRssMiB, `peak RSS ${maxRssMiB.toFixed(0)} MiB`).toBeLessThan(192);
       expect((await stat(join(p.dir, 'models', 'big', 'big.bin'))).size).toBe(384 * 1024 * 1024);
       await rm(p.dir, { recursive: true, force: true });
     } finally {
