@@ -16,7 +16,8 @@ import { type FileHasher, PrefixFeeder } from './file-hasher.js';
 import { EMPTY_SHA256, sha256File } from './hash.js';
 import { acquireLock } from './locks.js';
 import type { RegistryClient } from './registry/client.js';
-import { type FileSpan, type ManifestLayout, MAX_MANIFEST_BYTES, chunksOverlapping, filesOverlapping, parseManifest } from './registry/manifest.js';
+import { getManifest } from './manifests.js';
+import { type FileSpan, type ManifestLayout, chunksOverlapping, filesOverlapping } from './registry/manifest.js';
 import type { InstalledFile, InstalledModel } from './state.js';
 import { type LinkMode, type Segment, type Store, type StoredSegment, linkFile } from './store.js';
 
@@ -64,19 +65,7 @@ export interface ModelPlan {
 }
 
 export async function loadManifest(env: Pick<AssembleEnv, 'store' | 'client' | 'signal'>, target: ModelTarget): Promise<ManifestLayout> {
-  const where = `${target.model}@${target.resolved} (manifest ${target.manifest.slice(0, 12)})`;
-  const cached = await env.store.readManifest(target.manifest);
-  if (cached) {
-    try {
-      return parseManifest(cached, target.manifest, where);
-    } catch {
-      // a damaged cache entry: fetch it again
-    }
-  }
-  const { bytes, url } = await env.client.fetchSmall(`data/${target.manifest}`, `manifest of ${target.name} (${target.model}@${target.resolved})`, MAX_MANIFEST_BYTES, env.signal);
-  const layout = parseManifest(bytes, target.manifest, `${where} from ${url}`);
-  await env.store.writeManifest(target.manifest, bytes);
-  return layout;
+  return (await getManifest(env.store, env.client, target.manifest, `${target.name} (${target.model}@${target.resolved})`, env.signal)).layout;
 }
 
 /** Decide, per file, where its bytes come from. Reads only metadata (stat), never file contents, unless verifying. */

@@ -8,11 +8,12 @@ import { ModelsError } from './errors.js';
 import { type LockedModel, specHash } from './lockfile.js';
 import type { Project } from './project.js';
 import { type Catalog, MAX_INDEX_BYTES, parseCatalog, resolveVersion } from './registry/catalog.js';
-import { type ManifestLayout, MAX_MANIFEST_BYTES, parseManifest } from './registry/manifest.js';
+import { type ManifestLayout } from './registry/manifest.js';
 import { checkModels } from './runtime/index.js';
 import { Session, type SessionOptions } from './session.js';
 import { readState } from './state.js';
 import { GENERATOR } from './version.js';
+import { getManifest } from './manifests.js';
 
 export type InstallStatus = 'installed' | 'missing' | 'corrupt' | 'stale' | 'unlocked' | 'other-platform';
 
@@ -199,18 +200,7 @@ export interface InfoOptions extends RemoteOptions {
 }
 
 async function manifestOf(session: Session, registryUrl: string, hash: string, where: string, signal?: AbortSignal): Promise<ManifestLayout> {
-  const cached = await session.store.readManifest(hash);
-  if (cached) {
-    try {
-      return parseManifest(cached, hash, where);
-    } catch {
-      // damaged: fetch it again
-    }
-  }
-  const { bytes, url } = await session.clientFor(registryUrl).fetchSmall(`data/${hash}`, `manifest of ${where}`, MAX_MANIFEST_BYTES, signal);
-  const layout = parseManifest(bytes, hash, `${where} from ${url}`);
-  await session.store.writeManifest(hash, bytes).catch(() => undefined);
-  return layout;
+  return (await getManifest(session.store, session.clientFor(registryUrl), hash, where, signal)).layout;
 }
 
 function describeLayout(layout: ManifestLayout): Pick<ModelInfo, 'totalSize' | 'chunkSize' | 'chunks' | 'files'> {

@@ -23,9 +23,10 @@ import type { Project } from './project.js';
 import { readIndex, serializeIndex, withRegistryLock, type RegistryIndex, type VersionEntry } from './publish.js';
 import { MAX_INDEX_BYTES, parseCatalog, type Catalog } from './registry/catalog.js';
 import type { RegistryClient } from './registry/client.js';
-import { type ChunkSpan, type ManifestLayout, MAX_MANIFEST_BYTES, filesOverlapping, parseManifest } from './registry/manifest.js';
+import { type ChunkSpan, type ManifestLayout, filesOverlapping } from './registry/manifest.js';
 import { Session, type SessionOptions } from './session.js';
 import type { Segment, Store } from './store.js';
+import { getManifest } from './manifests.js';
 
 export interface MirrorOptions extends SessionOptions {
   /** The registry folder to write (created if missing). */
@@ -98,20 +99,8 @@ function selectLocked(project: Project, names: string[] | undefined): [string, L
 }
 
 /** The manifest, verified against its hash: from the store, else the registry (and then cached). */
-async function loadManifest(store: Store, client: RegistryClient, name: string, locked: LockedModel, signal: AbortSignal | undefined): Promise<{ layout: ManifestLayout; bytes: Buffer }> {
-  const where = `${locked.model}@${locked.resolved} (manifest ${locked.manifest.slice(0, 12)})`;
-  const cached = await store.readManifest(locked.manifest);
-  if (cached) {
-    try {
-      return { layout: parseManifest(cached, locked.manifest, where), bytes: cached };
-    } catch {
-      // a damaged cache entry: fetch it again
-    }
-  }
-  const { bytes, url } = await client.fetchSmall(`data/${locked.manifest}`, `manifest of ${name} (${locked.model}@${locked.resolved})`, MAX_MANIFEST_BYTES, signal);
-  const layout = parseManifest(bytes, locked.manifest, `${where} from ${url}`);
-  await store.writeManifest(locked.manifest, bytes).catch(() => undefined);
-  return { layout, bytes };
+function loadManifest(store: Store, client: RegistryClient, name: string, locked: LockedModel, signal: AbortSignal | undefined): Promise<{ layout: ManifestLayout; bytes: Buffer }> {
+  return getManifest(store, client, locked.manifest, `${name} (${locked.model}@${locked.resolved})`, signal);
 }
 
 async function sizeOf(path: string): Promise<number | undefined> {

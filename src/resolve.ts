@@ -8,8 +8,8 @@ import { ModelsError, isModelsError } from './errors.js';
 import { type LockedModel, type Lockfile, lockStatus, specHash, writeLockfile } from './lockfile.js';
 import type { Project } from './project.js';
 import { type Catalog, MAX_INDEX_BYTES, parseCatalog, resolveVersion } from './registry/catalog.js';
-import { MAX_MANIFEST_BYTES, parseManifest } from './registry/manifest.js';
 import type { Session } from './session.js';
+import { getManifest } from './manifests.js';
 
 export interface LockOptions {
   /** `true`: re-resolve every entry; a list: re-resolve those names. */
@@ -54,20 +54,7 @@ class CatalogCache {
 export async function resolveEntry(session: Session, catalogs: CatalogCache, entry: ModelEntry, signal?: AbortSignal): Promise<LockedModel> {
   const { catalog, url } = await catalogs.get(entry);
   const resolution = resolveVersion(catalog, entry.model, entry.version, url);
-  const client = session.clientFor(entry);
-  const where = `${entry.model}@${resolution.resolved}`;
-  const cached = await session.store.readManifest(resolution.manifest);
-  let layout;
-  try {
-    layout = cached ? parseManifest(cached, resolution.manifest, where) : undefined;
-  } catch {
-    layout = undefined;
-  }
-  if (!layout) {
-    const { bytes, url: manifestUrl } = await client.fetchSmall(`data/${resolution.manifest}`, `manifest of ${entry.name} (${where})`, MAX_MANIFEST_BYTES, signal);
-    layout = parseManifest(bytes, resolution.manifest, `${where} from ${manifestUrl}`);
-    await session.store.writeManifest(resolution.manifest, bytes).catch(() => undefined);
-  }
+  const { layout } = await getManifest(session.store, session.clientFor(entry), resolution.manifest, `${entry.name} (${entry.model}@${resolution.resolved})`, signal);
   return {
     spec: specHash(entry),
     model: entry.model,

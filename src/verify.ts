@@ -7,8 +7,6 @@
  *
  * Hashing is streaming (bounded memory) and runs over several files at once.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,15 +14,16 @@ import type { ModelEntry } from './config.js';
 import { ModelsError, abortError } from './errors.js';
 import { hashSegments } from './fetch.js';
 import { HashPool } from './file-hasher.js';
-import { EMPTY_SHA256 } from './hash.js';
+import { EMPTY_SHA256, sha256File } from './hash.js';
 import { selectEntries } from './install.js';
 import { type LockedModel, specHash } from './lockfile.js';
 import type { Project } from './project.js';
-import { type ChunkSpan, type FileSpan, type ManifestLayout, MAX_MANIFEST_BYTES, chunksOverlapping, filesOverlapping, parseManifest } from './registry/manifest.js';
+import { type ChunkSpan, type FileSpan, type ManifestLayout, chunksOverlapping, filesOverlapping } from './registry/manifest.js';
 import { Session } from './session.js';
 import { readState } from './state.js';
 import { type Segment, Store, defaultCacheDir } from './store.js';
 import { GENERATOR } from './version.js';
+import { getManifest } from './manifests.js';
 
 export type VerifyFileStatus = 'ok' | 'missing' | 'modified' | 'corrupt';
 export type VerifyModelStatus = 'ok' | 'missing' | 'corrupt';
@@ -81,24 +80,10 @@ export interface VerifyOptions {
 }
 
 async function hashFile(path: string, size: number, pool: HashPool | undefined, signal: AbortSignal | undefined, count: (n: number) => void): Promise<string> {
-  if (pool) {
-    if (signal?.aborted) throw abortError();
-    const digest = await pool.hash(path, size);
-    count(size);
-    return digest;
-  }
-  const hash = createHash('sha256');
-  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
-  try {
-    for await (const part of stream) {
-      if (signal?.aborted) throw abortError();
-      hash.update(part as Buffer);
-      count((part as Buffer).byteLength);
-    }
-  } finally {
-    stream.destroy();
-  }
-  return hash.digest('hex');
+  if (signal?.aborted) throw abortError();
+  const digest = pool ? await pool.hash(path, size) : await sha256File(path);
+  count(size);
+  return digest;
 }
 
 interface FileTask {
@@ -285,20 +270,10 @@ export async function verifyProject(project: Project, options: VerifyOptions = {
   }
 
   async function loadLayout(entry: ModelEntry, locked: LockedModel): Promise<ManifestLayout> {
-    const where = `${locked.model}@${locked.resolved} (manifest ${locked.manifest.slice(0, 12)})`;
-    const cached = await store.readManifest(locked.manifest);
-    if (cached) {
-      try {
-        return parseManifest(cached, locked.manifest, where);
-      } catch {
-        // damaged in the store: fetch it again
-      }
-    }
-    const { bytes, url } = await sessionFor().clientFor(entry).fetchSmall(`data/${locked.manifest}`, `manifest of ${entry.name} (${locked.model}@${locked.resolved})`, MAX_MANIFEST_BYTES, signal);
-    const layout = parseManifest(bytes, locked.manifest, `${where} from ${url}`);
-    await store.writeManifest(locked.manifest, bytes).catch(() => undefined);
-    return layout;
+    // A session costs nothing until a manifest missing from the store has to be fetched.
+    return (await getManifest(store, sessionFor().clientFor(entry), locked.manifest, `${entry.name} (${locked.model}@${locked.resolved})`, signal)).layout;
   }
+
 
   const allFiles = models.flatMap((m) => m.files);
   const differs = allFiles.some((f) => f.status === 'modified' || f.status === 'corrupt');

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type InstallEvent, type InstallResult, ModelsError, install, loadProject, lock, publish } from '../src/index.js';
 import { type RegistryServer, startRegistryServer } from './support/registry-server.js';
+import { bytes } from './support/cli.js';
 
 const temps: string[] = [];
 const servers: RegistryServer[] = [];
@@ -24,19 +25,6 @@ async function tempDir(): Promise<string> {
 }
 
 const sha = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
-
-/** Deterministic bytes that do not repeat, so no two chunks share a hash. */
-function bytes(length: number, seed: number): Buffer {
-  const out = Buffer.alloc(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 const SIZE = 4 * 1024 * 1024;
 const CHUNK = 128 * 1024;

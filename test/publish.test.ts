@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../src/fsutil.js';
 import { parseManifest, type ManifestLayout } from '../src/registry/manifest.js';
 import { parseSize, publish, type PublishOptions } from '../src/publish.js';
 
-import { CONFORMANCE as SHARED_CONFORMANCE } from './support/cli.js';
+import { CONFORMANCE as SHARED_CONFORMANCE, bytes } from './support/cli.js';
 const CONFORMANCE = join(SHARED_CONFORMANCE, 'registry');
 const temps: string[] = [];
 
@@ -24,19 +24,6 @@ async function tempDir(): Promise<string> {
 }
 
 const sha = (data: Uint8Array | string): string => createHash('sha256').update(data).digest('hex');
-
-/** Deterministic pseudo-random bytes: content that does not repeat within a chunk. */
-function bytes(length: number, seed: number): Buffer {
-  const out = Buffer.alloc(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 async function writeTree(root: string, files: Record<string, Buffer | string>): Promise<void> {
   for (const [path, data] of Object.entries(files)) {

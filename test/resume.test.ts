@@ -87,17 +87,23 @@ describe('kill -9 mid-install, then a rerun', () => {
     expect(askedAgain).toBeLessThanOrEqual(8 - keptChunks + 2);
   });
 
-  it('resumes a half-downloaded chunk with Range + If-Range across runs', async () => {
+  /** Start an install of the one-chunk model against a 1 MiB/s server and kill -9 it after `ms` of body. */
+  async function killMidChunk(ms: number) {
     const slow = await serve({ bytesPerSecond: 1 * MiB });
     const dir = await tempDir();
     await writeProject(dir, slow.url, { one: { model: 'test/one', version: 'v1' } });
     const env = cliEnv(join(dir, 'cache'));
     const { child, done } = startCli(['install'], dir, env);
-    // Wait until more than 2 MiB of the one 4 MiB chunk has been written and recorded.
     await waitFor(() => slow.requests.some((r) => r.path === `/data/${oneManifest}`), 10_000);
-    await sleep(2600);
+    await sleep(ms);
     child.kill('SIGKILL');
     await done;
+    return { slow, dir, env };
+  }
+
+  it('resumes a half-downloaded chunk with Range + If-Range across runs', async () => {
+    // Kill once more than 2 MiB of the one 4 MiB chunk has been written and recorded.
+    const { slow, dir, env } = await killMidChunk(2600);
 
     const fast = await serve();
     await slow.close();
@@ -118,15 +124,7 @@ describe('kill -9 mid-install, then a rerun', () => {
   });
 
   it('starts the chunk over when the object changed since (If-Range no longer matches: 200)', async () => {
-    const slow = await serve({ bytesPerSecond: 1 * MiB });
-    const dir = await tempDir();
-    await writeProject(dir, slow.url, { one: { model: 'test/one', version: 'v1' } });
-    const env = cliEnv(join(dir, 'cache'));
-    const { child, done } = startCli(['install'], dir, env);
-    await waitFor(() => slow.requests.some((r) => r.path === `/data/${oneManifest}`), 10_000);
-    await sleep(1600);
-    child.kill('SIGKILL');
-    await done;
+    const { slow, dir, env } = await killMidChunk(1600);
     // Same bytes, new mtime: a new ETag and Last-Modified, as after a re-upload.
     const chunkPath = join(registry, 'data', sha256(one));
     const later = new Date(Date.now() + 5000);

@@ -104,3 +104,16 @@ export async function flipByte(path: string, at: number): Promise<void> {
   }
   await utimes(path, before.atimeMs / 1000, before.mtimeMs / 1000);
 }
+
+/** Deterministic bytes that do not repeat (xorshift), so no two chunks of a test model share a hash. */
+export function bytes(length: number, seed: number): Buffer {
+  const out = Buffer.alloc(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}

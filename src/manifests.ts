@@ -1,0 +1,26 @@
+/** Manifests through the store: every command that needs one gets it here, verified against its hash. */
+import type { RegistryClient } from './registry/client.js';
+import { type ManifestLayout, MAX_MANIFEST_BYTES, parseManifest } from './registry/manifest.js';
+import type { Store } from './store.js';
+
+/**
+ * The manifest `hash` from the store, else from the registry (then kept in the store, so frozen,
+ * offline and verify runs need no registry). `label` names the model in messages, e.g.
+ * "vad (demo/silero-vad@1.0.10)". A damaged store copy is fetched again.
+ */
+export async function getManifest(store: Store, client: RegistryClient, hash: string, label: string, signal?: AbortSignal): Promise<{ layout: ManifestLayout; bytes: Buffer }> {
+  const where = `${label} (manifest ${hash.slice(0, 12)})`;
+  const cached = await store.readManifest(hash);
+  if (cached) {
+    try {
+      return { layout: parseManifest(cached, hash, where), bytes: cached };
+    } catch {
+      // damaged in the store: fetch it again
+    }
+  }
+  const { bytes, url } = await client.fetchSmall(`data/${hash}`, `manifest of ${label}`, MAX_MANIFEST_BYTES, signal);
+  const layout = parseManifest(bytes, hash, `${where} from ${url}`);
+  // A store that cannot take it costs a fetch next time, not this install.
+  await store.writeManifest(hash, bytes).catch(() => undefined);
+  return { layout, bytes };
+}
