@@ -3,6 +3,7 @@
  * conformance registry served over real HTTP and read from a folder.
  */
 import { readFile, readdir, rm, stat, utimes, writeFile, open } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RegistryServer, startRegistryServer } from './support/registry-server.js';
@@ -304,6 +305,34 @@ models:
     const quiet = await runCli(['install', '--frozen', '-q'], { cwd: p.dir, env: p.env });
     expect(quiet.code).toBe(0);
     expect(quiet.stdout).toBe('');
+  });
+});
+
+describe('progress on a terminal', () => {
+  // A real pseudo-terminal (util-linux `script`), sized so that listr2 has room to draw.
+  const hasScript = (() => {
+    try {
+      return spawnSync('script', ['--version']).status === 0;
+    } catch {
+      return false;
+    }
+  })();
+
+  it.skipIf(!hasScript)('shows one task per model with bytes, percent, speed and ETA, then a tick', async () => {
+    const p = await makeProject(`version: 1\nregistry: ${REGISTRY}\nmodels:\n  tiny:\n    model: demo/tiny\n    version: v1\n`);
+    const { BIN } = await import('./support/cli.js');
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const env: NodeJS.ProcessEnv = { ...process.env, ...p.env, TERM: 'xterm' };
+    delete env.CI;
+    delete env.NO_COLOR;
+    const command = `stty cols 120 rows 20; ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} install --limit-rate 100KiB`;
+    const { stdout } = await promisify(execFile)('script', ['-qefc', command, '/dev/null'], { cwd: p.dir, env });
+    // eslint-disable-next-line no-control-regex -- strip the terminal's escape sequences to read the frames
+    const frames = stdout.replace(/\u001b\[[0-9;?]*[a-zA-Z]/g, '').split(/[\r\n]+/);
+    expect(frames.some((f) => /tiny: [\d.]+ KiB\/244 KiB \d+% [\d.]+ (KiB|MiB)\/s ETA \d+s/.test(f))).toBe(true);
+    expect(frames.some((f) => /✔ tiny demo\/tiny@v1 244 KiB/.test(f))).toBe(true);
+    expect(mismatches(join(p.dir, 'models', 'tiny'), 'demo/tiny@v1')).toEqual([]);
   });
 });
 
