@@ -9,8 +9,14 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)).replace(/\/lib\/?$/, ''));
 export const BIN = join(REPO, 'bin', 'models.js');
-/** The shared conformance registry: `../shared/conformance` beside the repo (as in CI), or $XPRIM_CONFORMANCE_DIR. */
-export const CONFORMANCE = process.env.XPRIM_CONFORMANCE_DIR ? resolve(process.env.XPRIM_CONFORMANCE_DIR) : resolve(REPO, '..', 'shared', 'conformance');
+/**
+ * The conformance registry: the repository's own copy (`test/fixtures/conformance`, so that a clone
+ * without `../shared` tests everything), or $XPRIM_CONFORMANCE_DIR. `test/fixtures.test.ts` checks the
+ * copy against `../shared/conformance` whenever that is beside the repo.
+ */
+export const CONFORMANCE = process.env.XPRIM_CONFORMANCE_DIR ? resolve(process.env.XPRIM_CONFORMANCE_DIR) : join(REPO, 'test', 'fixtures', 'conformance');
+/** The shared folder beside the repository (as laid out for CI here); absent on a plain GitHub clone. */
+export const SHARED = resolve(REPO, '..', 'shared');
 
 export interface CliResult {
   code: number | null;
