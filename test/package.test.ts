@@ -1,0 +1,61 @@
+/**
+ * The npm package as a consumer gets it: what `npm pack` ships, that everything it imports is a
+ * declared runtime dependency (the Action's @actions/* tree is bundled into dist/ and stays a dev
+ * dependency), the licence and the repository links the README's relative links resolve against.
+ */
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { REPO } from './support/cli.js';
+
+const run = promisify(execFile);
+const pkg = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as {
+  license: string;
+  repository?: { url: string };
+  homepage?: string;
+  dependencies: Record<string, string>;
+};
+
+async function packedFiles(): Promise<string[]> {
+  const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: REPO, maxBuffer: 16 << 20 });
+  return (JSON.parse(stdout) as [{ files: { path: string }[] }])[0].files.map((f) => f.path);
+}
+
+/** The package names a JavaScript file imports (static and dynamic), without node: built-ins or relative paths. */
+function bareImports(source: string): string[] {
+  const specifiers = [...source.matchAll(/(?:from\s+|import\s*\(\s*|import\s+)['"]([^'"]+)['"]/g)].map((m) => m[1] as string);
+  return specifiers
+    .filter((s) => !s.startsWith('.') && !s.startsWith('node:') && !builtinModules.includes(s))
+    .map((s) => (s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : (s.split('/')[0] as string)));
+}
+
+describe('the npm package', () => {
+  it('ships the licence, the README, the CLI, the library and the schema, and not the Action sources', async () => {
+    const files = await packedFiles();
+    expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'bin/models.js', 'lib/src/index.js', 'lib/src/runtime/index.js', 'schema/models.schema.json']));
+    expect(files.filter((f) => f.startsWith('lib/src/action/') || f.startsWith('test/') || f.startsWith('dist/'))).toEqual([]);
+    expect(await readFile(join(REPO, 'LICENSE'), 'utf8')).toMatch(/^MIT License/);
+    expect(pkg.license).toBe('MIT');
+  });
+
+  it('imports nothing at run time that is not a declared dependency; @actions/* is only in the bundled Action', async () => {
+    const shipped = (await packedFiles()).filter((f) => f.endsWith('.js'));
+    const imported = new Set<string>();
+    for (const file of shipped) for (const name of bareImports(await readFile(join(REPO, file), 'utf8'))) imported.add(name);
+    expect([...imported].filter((name) => !(name in pkg.dependencies))).toEqual([]);
+    expect(Object.keys(pkg.dependencies).filter((name) => name.startsWith('@actions/'))).toEqual([]);
+  });
+
+  it('names its repository and homepage, and every relative README link points at a file in the repository', async () => {
+    expect(pkg.repository?.url).toMatch(/^git\+https:\/\/github\.com\/[^/]+\/xprim-models\.git$/);
+    expect(pkg.homepage).toMatch(/^https:\/\/github\.com\//);
+    const readme = await readFile(join(REPO, 'README.md'), 'utf8');
+    const links = [...readme.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)].map((m) => m[1] as string).filter((l) => !/^[a-z]+:/.test(l));
+    expect(links.length).toBeGreaterThan(3);
+    expect(links.filter((l) => l.startsWith('..') || !existsSync(join(REPO, l)))).toEqual([]);
+  });
+});
