@@ -35,19 +35,21 @@ export function alive(pid: number): boolean {
   }
 }
 
-/** Remove temp files (by lstat: real files only) left in `dir` by a process that died. */
-export async function removeDeadTempFiles(dir: string): Promise<string[]> {
-  const removed: string[] = [];
+/** Temp files (real files, by lstat) in `dir` whose writer died: a kill -9 or power cut mid-write. */
+export async function deadTempFiles(dir: string): Promise<string[]> {
+  const found: string[] = [];
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     const match = TEMP_FILE.exec(name);
     if (!match || alive(Number(match[1]))) continue;
-    const path = join(dir, name);
-    if ((await lstat(path).catch(() => undefined))?.isFile()) {
-      await unlink(path).catch(() => undefined);
-      removed.push(path);
-    }
+    if ((await lstat(join(dir, name)).catch(() => undefined))?.isFile()) found.push(join(dir, name));
   }
-  return removed;
+  return found;
+}
+
+export async function removeDeadTempFiles(dir: string): Promise<string[]> {
+  const found = await deadTempFiles(dir);
+  await Promise.all(found.map((path) => unlink(path).catch(() => undefined)));
+  return found;
 }
 
 /** fsync a folder so a rename in it survives a power cut. Not possible everywhere (Windows): best-effort. */

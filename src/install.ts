@@ -2,7 +2,7 @@
  * `install`: from a lock (written first unless --frozen) to verified files in place. The fast path
  * (everything recorded and unchanged) stats files and returns: no network, no hashing, no store.
  */
-import { lstat, rm, stat, statfs, unlink } from 'node:fs/promises';
+import { rm, stat, statfs } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { type AssembleEnv, type ModelPlan, type ModelTarget, executePlan, planModel } from './assemble.js';
 import { type ModelEntry, matchesPlatform, parsePlatform } from './config.js';
@@ -13,7 +13,7 @@ import { sha256File } from './hash.js';
 import { acquireLock } from './locks.js';
 import { type LockedModel, lockStatus } from './lockfile.js';
 import type { Project } from './project.js';
-import { checkForeignRoot, cleanLeftovers, foreignError, ownershipOf, recordByHashing, removeRecorded } from './ownership.js';
+import { TEMP_STORE, checkForeignRoot, cleanLeftovers, findLeftovers, foreignError, ownershipOf, recordByHashing, removeRecorded } from './ownership.js';
 import { lockProject } from './resolve.js';
 import { Session, type SessionOptions } from './session.js';
 import { type InstallState, type InstalledModel, changedFiles, readState, writeState } from './state.js';
@@ -199,7 +199,10 @@ export async function install(project: Project, options: InstallOptions = {}): P
   const root = resolve(options.root ?? project.config.root);
   const outside = checkRootPlacement(project, root);
   let state = await readState(root, GENERATOR);
-  const quick = await tryUpToDate(project, root, state, options, emit);
+  const dests = (): string[] => [...project.config.models.map((m) => resolve(root, m.path)), ...Object.values(state.models).map((m) => resolve(root, m.path))];
+  // Leftovers of a killed run send even an up-to-date install down the slow path, which cleans them.
+  const dirty = (await findLeftovers(root, dests(), Boolean(options.noCache))).length > 0;
+  const quick = dirty ? undefined : await tryUpToDate(project, root, state, options, emit);
   if (quick) return { ...quick, durationMs: Math.round(performance.now() - started) };
   if (options.frozen) {
     frozenCheck(project);
@@ -234,7 +237,7 @@ export async function install(project: Project, options: InstallOptions = {}): P
   }
   const wanted = new Set(project.config.models.map((m) => m.name));
   const extraneous = options.only?.length ? [] : Object.keys(state.models).filter((name) => !wanted.has(name));
-  if (pending.length === 0 && extraneous.length === 0) {
+  if (pending.length === 0 && extraneous.length === 0 && !dirty) {
     await session?.close();
     // Everything is in place for these exact inputs: remember them, so the next run takes the quick path.
     const lockDigest = project.digests.lock;
@@ -263,7 +266,7 @@ export async function install(project: Project, options: InstallOptions = {}): P
     await mkdirRoot(root);
     release = await acquireLock(join(root, '.xprim-install'), `the install root ${root}`, lockTimeoutMs);
     state = await readState(root, GENERATOR); // another process may have installed meanwhile
-    await cleanRoot(root, [...targets.map((t) => t.dest), ...Object.values(state.models).map((m) => resolve(root, m.path))], Boolean(noCacheDir));
+    await cleanLeftovers(await findLeftovers(root, dests(), Boolean(noCacheDir)));
     await store.init();
     const counters = new Map<string, { done: number; network: number; cache: number }>();
     const envFor = (target: ModelTarget): AssembleEnv => {
@@ -368,9 +371,6 @@ export async function install(project: Project, options: InstallOptions = {}): P
   };
 }
 
-/** The private store of `--no-cache`, inside the install root (a reserved name: no model can live there). */
-const TEMP_STORE = '.xprim-tmp-store';
-
 /**
  * `--root` may not be the project folder or one of its parents. Returns true when the root lies
  * outside the project: then it must be empty or ours (checked before anything is written).
@@ -384,17 +384,6 @@ function checkRootPlacement(project: Project, root: string): boolean {
   }
   const fromProject = relative(project.config.dir, root);
   return fromProject.startsWith('..') || isAbsolute(fromProject);
-}
-
-/** Leftovers of killed runs (we hold the root's lock): temp files, staging/old folders, an old private store. */
-async function cleanRoot(root: string, dests: string[], noCache: boolean): Promise<void> {
-  await cleanLeftovers(root, dests);
-  const tempStore = join(root, TEMP_STORE);
-  const info = await lstat(tempStore).catch(() => undefined);
-  // A symlink is never followed (it would make the private store write elsewhere); a stale store
-  // from a killed --no-cache run is kept for that mode's resume, and removed by any other run.
-  if (info?.isSymbolicLink()) await unlink(tempStore);
-  else if (info && !noCache) await rm(tempStore, { recursive: true, force: true });
 }
 
 /**

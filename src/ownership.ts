@@ -7,7 +7,7 @@
 import { lstat, readdir, realpath, rename, rm, rmdir, unlink } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { ModelsError } from './errors.js';
-import { alive, removeDeadTempFiles } from './fsutil.js';
+import { alive, deadTempFiles } from './fsutil.js';
 import { sha256File } from './hash.js';
 import type { ManifestLayout } from './registry/manifest.js';
 import { INTEGRITY_FILE, type InstalledFile, type InstalledModel } from './state.js';
@@ -130,13 +130,25 @@ export async function removeRecorded(root: string, record: InstalledModel): Prom
 /** Staging and swapped-out folders: `<dest>.xprim-staging-<pid>-<8 hex>`, `<dest>.xprim-old-<pid>-<8 hex>` (assemble.ts). */
 const SWAP_FOLDER = /^(.+)\.xprim-(staging|old)-(\d+)-[0-9a-f]{8}$/;
 
+/** The private store of `--no-cache`, inside the install root (a reserved name: no model can live there). */
+export const TEMP_STORE = '.xprim-tmp-store';
+
+export interface Leftover {
+  path: string;
+  kind: 'temp-file' | 'staging' | 'old' | 'temp-store';
+  /** For 'old': the model folder it was swapped out of. */
+  dest?: string;
+}
+
 /**
- * Leftovers of a killed install in this root (the caller holds the root's install lock): temp
- * files, staging folders, and swapped-out old folders beside each model folder. An old folder
- * whose model folder is gone (killed between the two renames of a promote) is put back.
+ * What killed runs left in this root, provably ours: temp files and staging/old folders carry a
+ * dead writer's pid and sit beside a model folder; the private store has a reserved name. Kept for
+ * `--no-cache` runs, which resume from that store.
  */
-export async function cleanLeftovers(root: string, dests: string[]): Promise<string[]> {
-  const cleaned = await removeDeadTempFiles(root);
+export async function findLeftovers(root: string, dests: string[], noCache: boolean): Promise<Leftover[]> {
+  const found: Leftover[] = (await deadTempFiles(root)).map((path) => ({ path, kind: 'temp-file' }));
+  const tempStore = await lstat(join(root, TEMP_STORE)).catch(() => undefined);
+  if (tempStore && (!noCache || tempStore.isSymbolicLink())) found.push({ path: join(root, TEMP_STORE), kind: 'temp-store' });
   const byParent = new Map<string, Set<string>>();
   for (const dest of dests) byParent.set(dirname(dest), (byParent.get(dirname(dest)) ?? new Set()).add(basename(dest)));
   for (const [parent, bases] of byParent) {
@@ -146,13 +158,23 @@ export async function cleanLeftovers(root: string, dests: string[]): Promise<str
       if (!match || !bases.has(match[1] as string) || alive(Number(match[3]))) continue;
       const path = join(parent, name);
       if (!(await lstat(path).catch(() => undefined))?.isDirectory()) continue;
-      const dest = join(parent, match[1] as string);
-      if (match[2] === 'old' && !(await lstat(dest).catch(() => undefined))) await rename(path, dest);
-      else await rm(path, { recursive: true, force: true });
-      cleaned.push(path);
+      found.push(match[2] === 'old' ? { path, kind: 'old', dest: join(parent, match[1] as string) } : { path, kind: 'staging' });
     }
   }
-  return cleaned;
+  return found;
+}
+
+/**
+ * Clean them up (the caller holds the root's install lock). An old folder whose model folder is
+ * gone (killed between the two renames of a promote) holds the complete previous model: put back.
+ * rm never follows a symlink: a link in place of the private store goes, not what it points at.
+ */
+export async function cleanLeftovers(leftovers: Leftover[]): Promise<void> {
+  for (const leftover of leftovers) {
+    if (leftover.kind === 'temp-file') await unlink(leftover.path).catch(() => undefined);
+    else if (leftover.kind === 'old' && leftover.dest && !(await lstat(leftover.dest).catch(() => undefined))) await rename(leftover.path, leftover.dest);
+    else await rm(leftover.path, { recursive: true, force: true });
+  }
 }
 
 /**
