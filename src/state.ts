@@ -4,7 +4,7 @@
  * file, and it is the integrity file an installer ships for the runtime readiness check
  * (`xprim-models/runtime`).
  */
-import { readFile, stat } from 'node:fs/promises';
+import { lstat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from './fsutil.js';
 import { INTEGRITY_FILE } from './runtime/index.js';
@@ -100,7 +100,7 @@ export async function changedFiles(modelDir: string, installed: InstalledModel):
   await Promise.all(
     installed.files.map(async (file) => {
       try {
-        const info = await stat(join(modelDir, file.path));
+        const info = await lstat(join(modelDir, file.path)); // a symlink in place of a file is a change
         if (!info.isFile() || info.size !== file.size || Math.abs(info.mtimeMs - file.mtimeMs) >= 1) changed.push(file.path);
       } catch {
         changed.push(file.path);
