@@ -17,9 +17,10 @@ import { EMPTY_SHA256, sha256File } from './hash.js';
 import { acquireLock } from './locks.js';
 import type { RegistryClient } from './registry/client.js';
 import { getManifest } from './manifests.js';
+import { foreignError, ownershipOf, replacedPath } from './ownership.js';
 import { type FileSpan, type ManifestLayout, chunksOverlapping, filesOverlapping } from './registry/manifest.js';
 import type { InstalledFile, InstalledModel } from './state.js';
-import { type LinkMode, type Segment, type Store, type StoredSegment, linkFile } from './store.js';
+import { type LinkMode, type ObjectIdentity, type Segment, type Store, type StoredSegment, linkFile } from './store.js';
 
 export interface ModelTarget {
   name: string;
@@ -49,6 +50,11 @@ export interface AssembleEnv {
   verifyInPlace: boolean;
   /** Hashes files while they are assembled (a worker thread for big installs). */
   hasher: FileHasher;
+  /** --force: a destination the tool did not write is moved aside (reported here) instead of refused. */
+  force?: boolean | undefined;
+  onMovedAside?: ((dest: string, aside: string) => void) | undefined;
+  /** Something the user must hear about (a stored file found changed in place), not an error. */
+  onWarning?: ((message: string) => void) | undefined;
   onBytes: (bytes: number, source: 'network' | 'cache') => void;
 }
 
@@ -72,20 +78,25 @@ export async function loadManifest(env: Pick<AssembleEnv, 'store' | 'client' | '
 export async function planModel(env: AssembleEnv, target: ModelTarget): Promise<ModelPlan> {
   const layout = await loadManifest(env, target);
   const known = await env.store.readKnownShas(target.manifest);
+  const identities = await env.store.readIdentities(target.manifest);
   const previous = env.previous?.manifest === target.manifest && env.previous.path === target.path ? env.previous : undefined;
   const previousFiles = new Map((previous?.files ?? []).map((f) => [f.path, f]));
   const shas = layout.files.map((f) => f.sha256 ?? known[f.path] ?? previousFiles.get(f.path)?.sha256);
   // One stat per file, a few dozen at a time: models of thousands of files are common.
   const { default: pLimit } = await import('p-limit');
   const limit = pLimit(32);
-  const sources: FileSource[] = await Promise.all(layout.files.map((file) => limit(() => sourceFor(env, target, file, shas[file.index], previousFiles.get(file.path)))));
+  const sources: FileSource[] = await Promise.all(layout.files.map((file) => limit(() => sourceFor(env, target, file, shas[file.index], previousFiles.get(file.path), identities))));
   const neededBytes = layout.files.reduce((sum, file) => sum + (sources[file.index]?.kind === 'fetch' ? file.size : 0), 0);
   return { target, layout, shas, sources, neededBytes };
 }
 
-async function sourceFor(env: AssembleEnv, target: ModelTarget, file: FileSpan, sha: string | undefined, recorded: InstalledFile | undefined): Promise<FileSource> {
+async function sourceFor(env: AssembleEnv, target: ModelTarget, file: FileSpan, sha: string | undefined, recorded: InstalledFile | undefined, identities: Record<string, ObjectIdentity>): Promise<FileSource> {
   if (file.size === 0) return { kind: 'empty' };
-  if (sha && (await env.store.hasObject(sha, file.size))) return { kind: 'store', sha };
+  const stored = sha ? await env.store.trustObject(sha, file.size, identities[sha]) : 'absent';
+  if (sha && stored === 'ok') return { kind: 'store', sha };
+  if (stored === 'corrupt') {
+    env.onWarning?.(`${target.name}: the cached copy of ${file.path} (${env.store.objectPath(sha as string)}) was changed in place, probably by writing into an installed hardlink; it was removed and is fetched again`);
+  }
   // A file already in place (e.g. installed with --no-cache, or the cache was pruned) is reused as is.
   if (sha && recorded && recorded.sha256 === sha) {
     const path = join(target.dest, file.path);
@@ -150,10 +161,7 @@ async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<void> {
   const { layout, target } = plan;
   const wanted = layout.files.filter((f) => plan.sources[f.index]?.kind === 'fetch');
   if (wanted.length === 0) return;
-  const dir = env.store.partialDir(target.manifest);
-  await mkdir(dir, { recursive: true }).catch((error: unknown) => {
-    throw storageError(error, 'create', dir);
-  });
+  const dir = await env.store.preparePartialDir(target.manifest);
   const journal = await Journal.open(dir);
   const partials = new Map<number, PartialFile>();
   const feeders = new Map<number, PrefixFeeder>();
@@ -348,7 +356,7 @@ async function stageAndPromote(env: AssembleEnv, plan: ModelPlan): Promise<Insta
           const path = join(staging, file.path);
           const source = plan.sources[file.index] as FileSource;
           if (source.kind === 'empty') await writeFile(path, '');
-          else if (source.kind === 'store') await linkFile(env.store.objectPath(source.sha), path, env.linkMode);
+          else if (source.kind === 'store') await linkFile(env.store.objectPath(source.sha), path, env.linkMode, join(target.dest, file.path));
           else if (source.kind === 'adopt') await link(source.path, path).catch(() => linkFile(source.path, path, 'copy'));
           else throw new ModelsError('E_INTERNAL', `${target.name}: ${file.path} was not fetched`);
         }),
@@ -363,7 +371,17 @@ async function stageAndPromote(env: AssembleEnv, plan: ModelPlan): Promise<Insta
         return { path: file.path, size: file.size, sha256: file.size === 0 ? EMPTY_SHA256 : (plan.shas[file.index] as string), mtimeMs: info.mtimeMs };
       }),
     );
-    await promote(staging, target.dest, suffix);
+    // Checked again at the last moment: the folder may have changed since planning.
+    const record = env.previous?.path === target.path ? env.previous : undefined;
+    const owner = await ownershipOf(target.dest, record);
+    let aside: string | undefined;
+    if (owner.state === 'foreign') {
+      if (!env.force) throw foreignError(target.name, target.dest, owner.reason);
+      aside = replacedPath(target.dest);
+    }
+    await promote(staging, target.dest, suffix, aside);
+    if (aside) env.onMovedAside?.(target.dest, aside);
+    await recordIdentities(env, plan);
     return {
       model: target.model,
       version: target.version,
@@ -381,9 +399,23 @@ async function stageAndPromote(env: AssembleEnv, plan: ModelPlan): Promise<Insta
   }
 }
 
-/** Swap the staged folder into place: rename the old one aside, rename the new one in, delete the old. */
-async function promote(staging: string, dest: string, suffix: string): Promise<void> {
-  const old = `${dest}.xprim-old-${suffix}`;
+/** Remember what each stored file looked like once verified and linked: the next install trusts it by a stat. */
+async function recordIdentities(env: AssembleEnv, plan: ModelPlan): Promise<void> {
+  const objects: Record<string, ObjectIdentity> = {};
+  for (const source of plan.sources) {
+    if (source.kind !== 'store' || objects[source.sha]) continue;
+    const id = await env.store.identity(source.sha);
+    if (id) objects[source.sha] = id;
+  }
+  await env.store.writeIdentities(plan.target.manifest, objects);
+}
+
+/**
+ * Swap the staged folder into place: rename the old one aside, rename the new one in, delete the
+ * old one, unless `keep` names where a folder the tool did not write is moved (and kept) instead.
+ */
+async function promote(staging: string, dest: string, suffix: string, keep?: string): Promise<void> {
+  const old = keep ?? `${dest}.xprim-old-${suffix}`;
   let hadOld = false;
   try {
     await rename(dest, old);
@@ -398,5 +430,5 @@ async function promote(staging: string, dest: string, suffix: string): Promise<v
     throw error;
   }
   await fsyncDir(dirname(dest));
-  if (hadOld) await rm(old, { recursive: true, force: true });
+  if (hadOld && !keep) await rm(old, { recursive: true, force: true });
 }

@@ -6,10 +6,12 @@
  * pointer that no kept manifest references goes too. Installs hardlink stored files, so removing
  * one from the cache never breaks an install (it may free no disk space until the install goes).
  */
-import { readFile, readdir, rm, stat, unlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { lstat, readFile, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { ModelsError, abortError } from './errors.js';
+import { removeDeadTempFiles } from './fsutil.js';
 import { hashSegments } from './fetch.js';
 import { isSha256, sha256, sha256File } from './hash.js';
 import { acquireLock } from './locks.js';
@@ -43,25 +45,35 @@ interface Entry {
   size: number;
   mtimeMs: number;
   nlink: number;
+  /** A symlink planted where a stored file belongs: never followed, never trusted, removed by verify and prune. */
+  link?: boolean;
 }
 
+/** The names in a real folder: a symlink in the cache is never followed (lstat), so nothing outside it is listed or deleted. */
 async function list(dir: string): Promise<string[]> {
   try {
+    if (!(await lstat(dir)).isDirectory()) return [];
     return await readdir(dir);
   } catch {
     return [];
   }
 }
 
-/** The files of a fanned-out folder (<dir>/<aa>/<sha256>), with their stats. */
+function entryOf(path: string, name: string, info: Stats): Entry | undefined {
+  if (info.isSymbolicLink()) return { path, name, size: 0, mtimeMs: info.mtimeMs, nlink: 1, link: true };
+  return info.isFile() ? { path, name, size: info.size, mtimeMs: info.mtimeMs, nlink: info.nlink } : undefined;
+}
+
+/** The files of a fanned-out folder (<dir>/<aa>/<sha256>), with their lstat stats. */
 async function fanned(dir: string): Promise<Entry[]> {
   const out: Entry[] = [];
   for (const sub of await list(dir)) {
     for (const name of await list(join(dir, sub))) {
       if (!isSha256(name)) continue;
       const path = join(dir, sub, name);
-      const info = await stat(path).catch(() => undefined);
-      if (info?.isFile()) out.push({ path, name, size: info.size, mtimeMs: info.mtimeMs, nlink: info.nlink });
+      const info = await lstat(path).catch(() => undefined);
+      const entry = info && entryOf(path, name, info);
+      if (entry) out.push(entry);
     }
   }
   return out;
@@ -72,15 +84,25 @@ async function manifestEntries(store: Store): Promise<Entry[]> {
   const out: Entry[] = [];
   for (const name of await list(dir)) {
     if (!isSha256(name)) continue;
-    const info = await stat(join(dir, name)).catch(() => undefined);
-    if (info?.isFile()) out.push({ path: join(dir, name), name, size: info.size, mtimeMs: info.mtimeMs, nlink: info.nlink });
+    const info = await lstat(join(dir, name)).catch(() => undefined);
+    const entry = info && entryOf(join(dir, name), name, info);
+    if (entry) out.push(entry);
   }
   return out;
 }
 
-/** Size of a folder tree and the newest mtime in it. */
+/** Temp files of writers that were killed (kill -9, power cut): in manifests/ and every chunk fan-out folder. */
+async function removeDeadTemps(store: Store): Promise<number> {
+  const chunks = join(store.dir, 'chunks');
+  const dirs = [join(store.dir, 'manifests'), ...(await list(chunks)).map((sub) => join(chunks, sub))];
+  let removed = 0;
+  for (const dir of dirs) if ((await lstat(dir).catch(() => undefined))?.isDirectory()) removed += (await removeDeadTempFiles(dir)).length;
+  return removed;
+}
+
+/** Size of a folder tree and the newest mtime in it (lstat: a symlink counts as itself). */
 async function treeStats(path: string): Promise<{ bytes: number; newestMs: number }> {
-  const info = await stat(path).catch(() => undefined);
+  const info = await lstat(path).catch(() => undefined);
   if (!info) return { bytes: 0, newestMs: 0 };
   if (!info.isDirectory()) return { bytes: info.size, newestMs: info.mtimeMs };
   let bytes = 0;
@@ -113,7 +135,7 @@ export async function cacheInfo(options: CacheLocation = {}): Promise<CacheInfo>
     partialEntries(store),
   ]);
   const sum = (entries: Entry[]) => entries.reduce((s, e) => s + e.size, 0);
-  const sidecars = await Promise.all(manifests.map((m) => stat(`${m.path}.json`).then((i) => i.size, () => 0)));
+  const sidecars = await Promise.all(manifests.map((m) => lstat(`${m.path}.json`).then((i) => i.size, () => 0)));
   const manifestBytes = sum(manifests) + sidecars.reduce((a, b) => a + b, 0);
   return {
     location: store.root,
@@ -169,6 +191,7 @@ export async function verifyCache(options: CacheVerifyOptions = {}): Promise<Cac
   let bytesHashed = 0;
   const exists = await stat(store.dir).then((i) => i.isDirectory(), () => false);
   if (!exists) return { location: store.root, checked: { files: 0, chunks: 0, manifests: 0 }, bytesHashed: 0, removed, durationMs: 0 };
+  await store.assertNoSymlinks();
   const release = await acquireLock(join(store.lockDir, 'cache'), `the cache ${store.root}`, lockTimeout(options));
   let checked = { files: 0, chunks: 0, manifests: 0 };
   try {
@@ -188,7 +211,7 @@ export async function verifyCache(options: CacheVerifyOptions = {}): Promise<Cac
         ),
       );
     await run(manifests, async (m) => {
-      const bytes = await readFile(m.path).catch(() => undefined);
+      const bytes = m.link ? undefined : await readFile(m.path).catch(() => undefined);
       if (bytes) bytesHashed += bytes.byteLength;
       if (!bytes || sha256(bytes) !== m.name) {
         await rm(m.path, { force: true });
@@ -198,15 +221,15 @@ export async function verifyCache(options: CacheVerifyOptions = {}): Promise<Cac
     });
     // Files before pointers: a pointer into a removed file is then caught as unreadable.
     await run(files, async (f) => {
-      const actual = await sha256File(f.path).catch(() => '');
+      const actual = f.link ? '' : await sha256File(f.path).catch(() => '');
       bytesHashed += f.size;
       if (actual !== f.name) {
-        await rm(f.path, { force: true });
-        removed.push({ kind: 'file', hash: f.name, reason: actual ? `sha256 is ${actual}` : 'unreadable' });
+        await rm(f.path, { force: true }); // a symlink: only the link goes
+        removed.push({ kind: 'file', hash: f.name, reason: f.link ? 'a symlink, not a stored file' : actual ? `sha256 is ${actual}` : 'unreadable' });
       }
     });
     await run(pointers, async (p) => {
-      const segments = await store.readPointer(p.name);
+      const segments = p.link ? undefined : await store.readPointer(p.name);
       let reason: string | undefined;
       if (!segments) reason = 'pointer is unreadable';
       else {
@@ -288,6 +311,7 @@ async function refsOf(store: Store, entry: Entry, pointerFiles: Map<string, stri
   const files = new Set<string>();
   let chunks: string[] = [];
   try {
+    if (entry.link) throw new Error('a symlink, not a manifest');
     const manifest: Manifest = validateManifest(JSON.parse(await readFile(entry.path, 'utf8')), entry.name);
     chunks = manifest.chunks;
     for (const f of manifest.files) if (f.sha256) files.add(f.sha256);
@@ -297,7 +321,7 @@ async function refsOf(store: Store, entry: Entry, pointerFiles: Map<string, stri
   } catch {
     // unreadable: it holds nothing on to anything, and goes first
   }
-  const sidecarBytes = await stat(`${entry.path}.json`).then((i) => i.size, () => 0);
+  const sidecarBytes = await lstat(`${entry.path}.json`).then((i) => i.size, () => 0);
   return { entry, files, chunks, sidecarBytes };
 }
 
@@ -323,6 +347,7 @@ export async function pruneCache(options: PruneOptions = {}): Promise<PruneResul
   const empty: PruneResult = { location: store.root, dryRun, manifests: [], files: 0, chunks: 0, partials: 0, sizeBefore: 0, sizeAfter: 0, removedBytes: 0, freedBytes: 0, keptManifests: 0 };
   if (!exists) return empty;
 
+  await store.assertNoSymlinks();
   let release: (() => Promise<void>) | undefined;
   if (!dryRun) {
     const timeoutMs = lockTimeout(options);
@@ -346,6 +371,7 @@ export async function pruneCache(options: PruneOptions = {}): Promise<PruneResul
     }
   }
   try {
+    if (!dryRun) await removeDeadTemps(store);
     const [files, pointers, manifestList, partials] = await Promise.all([
       fanned(join(store.dir, 'files')),
       fanned(join(store.dir, 'chunks')),

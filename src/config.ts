@@ -4,7 +4,7 @@
  * E_CONFIG error whose message starts with `<file>:<line>:<col>: ` and says what was expected.
  */
 import { readFile } from 'node:fs/promises';
-import { isAbsolute, posix, resolve, dirname, win32 } from 'node:path';
+import { isAbsolute, posix, relative, resolve, dirname, sep, win32 } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ErrorObject } from 'ajv';
 import validateModelsSchema from './generated/models-schema-validator.js';
@@ -412,9 +412,46 @@ function checkInstallPath(raw: string): { path: string } | { problem: string } {
   if (normalised === '.' || normalised === '') {
     return { problem: `path ${JSON.stringify(raw)}: must name a folder inside the install root, not the root itself` };
   }
-  const issue = checkRelativePath(normalised);
+  const issue = checkRelativePath(normalised) ?? reservedSegment(normalised);
   if (issue) return { problem: `path ${JSON.stringify(raw)}: ${issue}` };
   return { path: normalised };
+}
+
+/**
+ * Names the tool keeps for itself in an install root (state, locks, temp files, staging and
+ * moved-aside folders), and dot-folders (`.git`, `.ssh`, `.config`): no model may be installed
+ * there, or an install would overwrite the repository or the tool would later delete the model.
+ */
+export function reservedSegment(path: string): string | undefined {
+  for (const segment of path.split('/')) {
+    const lower = segment.toLowerCase();
+    if (segment.startsWith('.')) return `"${segment}" is a dot-folder (such as .git): models may not be installed there`;
+    if (lower === 'models.integrity.json' || lower.includes('.xprim-') || lower.endsWith('.tmp')) {
+      return `"${segment}" is a name xprim-models reserves for its own files (models.integrity.json, .xprim-*, *.tmp)`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * `root:` relative to the project must name a folder inside it (never the project folder, a parent
+ * or a dot-folder); an absolute root may be anywhere but the project folder or one of its parents.
+ */
+function checkRoot(raw: string, dir: string): { root: string } | { problem: string; hint?: string } {
+  const absolute = isAbsolute(raw);
+  const root = absolute ? resolve(raw) : resolve(dir, raw);
+  const fromProject = relative(root, dir);
+  if (fromProject === '' || (!fromProject.startsWith('..') && !isAbsolute(fromProject))) {
+    return { problem: `root ${JSON.stringify(raw)}: is the project folder ${dir}${fromProject ? ' or one of its parents' : ''}; installing there would replace its files`, hint: 'use a folder of its own, e.g. root: models' };
+  }
+  if (absolute) return { root };
+  const inside = relative(dir, root).split(sep).join('/');
+  if (inside.startsWith('../') || inside === '..' || isAbsolute(inside)) {
+    return { problem: `root ${JSON.stringify(raw)}: leaves the project folder ${dir}`, hint: 'use a folder inside the project, or an absolute path for a root elsewhere (it must be empty or hold only models)' };
+  }
+  const reserved = reservedSegment(inside);
+  if (reserved) return { problem: `root ${JSON.stringify(raw)}: ${reserved}`, hint: 'use a plain folder such as root: models' };
+  return { root };
 }
 
 // --- parse ---------------------------------------------------------------------------------------
@@ -505,7 +542,9 @@ export function parseConfig(text: string, file: string): ProjectConfig {
     } else if (/[\u0000-\u001f\u007f]/.test(raw.root)) {
       problems.push({ offset, message: `root ${JSON.stringify(raw.root)}: contains a control character` });
     } else {
-      root = isAbsolute(raw.root) ? resolve(raw.root) : resolve(dir, raw.root);
+      const checked = checkRoot(raw.root, dir);
+      if ('root' in checked) root = checked.root;
+      else problems.push({ offset, message: checked.problem, hint: checked.hint });
     }
   }
 
@@ -540,6 +579,12 @@ export function parseConfig(text: string, file: string): ProjectConfig {
         continue;
       }
       path = checked.path;
+    } else {
+      const reserved = reservedSegment(name);
+      if (reserved) {
+        problems.push({ offset: keyOffset(entryKey), message: `models.${name}: install path ${reserved}`, hint: 'rename the entry, or give it a `path:`' });
+        continue;
+      }
     }
     // Case-folded: "A" and "a" are one folder on macOS and Windows.
     const folded = path.toLowerCase();

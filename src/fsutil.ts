@@ -2,7 +2,7 @@
  * Small file-system helpers shared by every writer: a file is either absent, or whole and durable.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { storageError } from './errors.js';
 
@@ -19,6 +19,37 @@ export interface WriteFileAtomicOptions {
 /** A unique name in the same folder, so the final rename never crosses a file system. */
 function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/** Our temp files carry the writer's pid: `.<name>.<pid>.<12 hex>.tmp` (tempPathFor). */
+const TEMP_FILE = /^\..+\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+
+/** Whether a process of this pid runs (EPERM: it does, as another user). */
+export function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Temp files (real files, by lstat) in `dir` whose writer died: a kill -9 or power cut mid-write. */
+export async function deadTempFiles(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const match = TEMP_FILE.exec(name);
+    if (!match || alive(Number(match[1]))) continue;
+    if ((await lstat(join(dir, name)).catch(() => undefined))?.isFile()) found.push(join(dir, name));
+  }
+  return found;
+}
+
+export async function removeDeadTempFiles(dir: string): Promise<string[]> {
+  const found = await deadTempFiles(dir);
+  await Promise.all(found.map((path) => unlink(path).catch(() => undefined)));
+  return found;
 }
 
 /** fsync a folder so a rename in it survives a power cut. Not possible everywhere (Windows): best-effort. */

@@ -3,7 +3,7 @@
  * (everything recorded and unchanged) stats files and returns: no network, no hashing, no store.
  */
 import { rm, stat, statfs } from 'node:fs/promises';
-import { join, relative, resolve, sep } from 'node:path';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { type AssembleEnv, type ModelPlan, type ModelTarget, executePlan, planModel } from './assemble.js';
 import { type ModelEntry, matchesPlatform, parsePlatform } from './config.js';
 import { ModelsError, abortError } from './errors.js';
@@ -13,6 +13,7 @@ import { sha256File } from './hash.js';
 import { acquireLock } from './locks.js';
 import { type LockedModel, lockStatus } from './lockfile.js';
 import type { Project } from './project.js';
+import { TEMP_STORE, checkForeignRoot, cleanLeftovers, findLeftovers, foreignError, ownershipOf, recordByHashing, removeRecorded } from './ownership.js';
 import { lockProject } from './resolve.js';
 import { Session, type SessionOptions } from './session.js';
 import { type InstallState, type InstalledModel, changedFiles, readState, writeState } from './state.js';
@@ -34,6 +35,8 @@ export interface InstallOptions extends SessionOptions {
   limitRate?: number;
   linkMode?: LinkMode;
   lockTimeoutMs?: number;
+  /** Move a destination the tool did not write aside (`<dest>.xprim-replaced-<time>`) instead of refusing. */
+  force?: boolean;
   signal?: AbortSignal;
   onEvent?: (event: InstallEvent) => void;
 }
@@ -61,12 +64,18 @@ export type InstallEvent =
   | { type: 'start'; name: string; model: string; resolved: string; totalBytes: number; neededBytes: number }
   | { type: 'progress'; name: string; doneBytes: number; totalBytes: number; networkBytes: number }
   | { type: 'done'; result: ModelResult }
+  | { type: 'moved-aside'; name: string; from: string; to: string }
+  | { type: 'warning'; name: string; message: string }
   | { type: 'skipped'; result: ModelResult };
 
 export interface InstallResult {
   installed: ModelResult[];
   skipped: ModelResult[];
   removed: string[];
+  /** --force: folders the tool did not write, moved aside rather than deleted. */
+  movedAside: { name: string; from: string; to: string }[];
+  /** Files of removed models left in place: not provably written by the tool (changed, or never recorded). */
+  leftInPlace: string[];
   bytesDownloaded: number;
   bytesFromCache: number;
   durationMs: number;
@@ -102,7 +111,7 @@ async function tryUpToDate(
     skipped.push(resultFor(target, installed.size, 'up-to-date', 0, 0, 0, []));
   }
   for (const result of skipped) emit({ type: 'skipped', result });
-  return { installed: [], skipped, removed: [], bytesDownloaded: 0, bytesFromCache: 0, root, lockWritten: false };
+  return { installed: [], skipped, removed: [], movedAside: [], leftInPlace: [], bytesDownloaded: 0, bytesFromCache: 0, root, lockWritten: false };
 }
 
 /** Pick the entries this run installs: --only (names or tags) and `when:` for the target platform. */
@@ -188,8 +197,12 @@ export async function install(project: Project, options: InstallOptions = {}): P
   let session: Session | undefined;
   let lockWritten = false;
   const root = resolve(options.root ?? project.config.root);
+  const outside = checkRootPlacement(project, root);
   let state = await readState(root, GENERATOR);
-  const quick = await tryUpToDate(project, root, state, options, emit);
+  const dests = (): string[] => [...project.config.models.map((m) => resolve(root, m.path)), ...Object.values(state.models).map((m) => resolve(root, m.path))];
+  // Leftovers of a killed run send even an up-to-date install down the slow path, which cleans them.
+  const dirty = (await findLeftovers(root, dests(), Boolean(options.noCache))).length > 0;
+  const quick = dirty ? undefined : await tryUpToDate(project, root, state, options, emit);
   if (quick) return { ...quick, durationMs: Math.round(performance.now() - started) };
   if (options.frozen) {
     frozenCheck(project);
@@ -224,7 +237,7 @@ export async function install(project: Project, options: InstallOptions = {}): P
   }
   const wanted = new Set(project.config.models.map((m) => m.name));
   const extraneous = options.only?.length ? [] : Object.keys(state.models).filter((name) => !wanted.has(name));
-  if (pending.length === 0 && extraneous.length === 0) {
+  if (pending.length === 0 && extraneous.length === 0 && !dirty) {
     await session?.close();
     // Everything is in place for these exact inputs: remember them, so the next run takes the quick path.
     const lockDigest = project.digests.lock;
@@ -232,11 +245,12 @@ export async function install(project: Project, options: InstallOptions = {}): P
       state.inputs = { config: project.digests.config, lock: lockDigest };
       await writeState(root, state).catch(() => undefined);
     }
-    return { installed: [], skipped, removed: [], bytesDownloaded: 0, bytesFromCache: 0, durationMs: Math.round(performance.now() - started), root, lockWritten };
+    return { installed: [], skipped, removed: [], movedAside: [], leftInPlace: [], bytesDownloaded: 0, bytesFromCache: 0, durationMs: Math.round(performance.now() - started), root, lockWritten };
   }
 
   // Slow path: something to fetch, link or repair.
-  const noCacheDir = options.noCache ? join(root, `.xprim-tmp-store`) : undefined;
+  const noCacheDir = options.noCache ? join(root, TEMP_STORE) : undefined;
+  if (outside && !options.force) await checkForeignRoot(root);
   session ??= new Session(project.config, { ...options, ...(noCacheDir ? { cacheDir: noCacheDir } : {}) });
   const store = noCacheDir ? new Store(noCacheDir) : session.store;
   const lockTimeoutMs = options.lockTimeoutMs ?? (env.MODELS_LOCK_TIMEOUT ? Number(env.MODELS_LOCK_TIMEOUT) * 1000 : DEFAULT_LOCK_TIMEOUT_MS);
@@ -244,13 +258,16 @@ export async function install(project: Project, options: InstallOptions = {}): P
   const limit = pLimit(session.concurrency);
   const rate = options.limitRate ? new RateLimiter(options.limitRate) : undefined;
   const installed: ModelResult[] = [];
+  const movedAside: InstallResult['movedAside'] = [];
+  const leftInPlace: string[] = [];
   let release: (() => Promise<void>) | undefined;
   let hasher: FileHasher | undefined;
   try {
-    await store.init();
     await mkdirRoot(root);
     release = await acquireLock(join(root, '.xprim-install'), `the install root ${root}`, lockTimeoutMs);
     state = await readState(root, GENERATOR); // another process may have installed meanwhile
+    await cleanLeftovers(await findLeftovers(root, dests(), Boolean(noCacheDir)));
+    await store.init();
     const counters = new Map<string, { done: number; network: number; cache: number }>();
     const envFor = (target: ModelTarget): AssembleEnv => {
       const counter = { done: 0, network: 0, cache: 0 };
@@ -267,6 +284,12 @@ export async function install(project: Project, options: InstallOptions = {}): P
         signal: options.signal,
         previous: state.models[target.name],
         verifyInPlace: Boolean(options.verify),
+        force: Boolean(options.force),
+        onWarning: (message) => emit({ type: 'warning', name: target.name, message }),
+        onMovedAside: (from, to) => {
+          movedAside.push({ name: target.name, from, to });
+          emit({ type: 'moved-aside', name: target.name, from, to });
+        },
         hasher: undefined as unknown as FileHasher, // set once the plans say how much there is to hash
         onBytes: (bytes, source) => {
           counter.done += bytes;
@@ -290,6 +313,7 @@ export async function install(project: Project, options: InstallOptions = {}): P
         return { plan: await planModel(env, target), env, changed };
       }),
     );
+    await claimDestinations(plans, state, Boolean(options.force));
     const neededBytes = plans.reduce((sum, p) => sum + p.plan.neededBytes, 0);
     await checkFreeSpace(store, root, neededBytes);
     hasher = createFileHasher(neededBytes);
@@ -321,9 +345,7 @@ export async function install(project: Project, options: InstallOptions = {}): P
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure) throw failure.reason;
     for (const name of extraneous) {
-      const record = state.models[name] as InstalledModel;
-      const dest = resolve(root, record.path);
-      if (!relative(root, dest).startsWith('..') && dest !== root) await rm(dest, { recursive: true, force: true });
+      leftInPlace.push(...(await removeRecorded(root, state.models[name] as InstalledModel)));
       delete state.models[name];
     }
     if (project.digests.lock) state.inputs = { config: project.digests.config, lock: project.digests.lock };
@@ -339,12 +361,54 @@ export async function install(project: Project, options: InstallOptions = {}): P
     installed,
     skipped,
     removed: extraneous,
+    movedAside,
+    leftInPlace,
     bytesDownloaded: installed.reduce((s, r) => s + r.bytesDownloaded, 0),
     bytesFromCache: installed.reduce((s, r) => s + r.bytesFromCache, 0),
     durationMs: Math.round(performance.now() - started),
     root,
     lockWritten,
   };
+}
+
+/**
+ * `--root` may not be the project folder or one of its parents. Returns true when the root lies
+ * outside the project: then it must be empty or ours (checked before anything is written).
+ */
+function checkRootPlacement(project: Project, root: string): boolean {
+  const fromRoot = relative(root, project.config.dir);
+  if (fromRoot === '' || (!fromRoot.startsWith('..') && !isAbsolute(fromRoot))) {
+    throw new ModelsError('E_USAGE', `install root ${root} is the project folder or one of its parents: installing there would replace its files`, {
+      hint: 'use a folder of its own, e.g. --root models',
+    });
+  }
+  const fromProject = relative(project.config.dir, root);
+  return fromProject.startsWith('..') || isAbsolute(fromProject);
+}
+
+/**
+ * Before anything is fetched: every destination must be absent, empty, or ours. A folder with no
+ * valid record that holds exactly the locked files (checked by hashing) is adopted as ours.
+ */
+async function claimDestinations(plans: { plan: ModelPlan; env: AssembleEnv }[], state: InstallState, force: boolean): Promise<void> {
+  for (const entry of plans) {
+    const { target } = entry.plan;
+    const recorded = state.models[target.name];
+    const record = recorded?.path === target.path ? recorded : undefined;
+    const owner = await ownershipOf(target.dest, record);
+    if (owner.state !== 'foreign') continue;
+    if (!record) {
+      const base = { model: target.model, version: target.version, resolved: target.resolved, manifest: target.manifest, registry: target.registry, path: target.path, tags: target.tags, size: entry.plan.layout.totalSize };
+      const rebuilt = await recordByHashing(target.dest, entry.plan.layout, entry.plan.shas, base);
+      if (rebuilt) {
+        state.models[target.name] = rebuilt;
+        entry.env.previous = rebuilt;
+        entry.plan = await planModel(entry.env, target);
+        continue;
+      }
+    }
+    if (!force) throw foreignError(target.name, target.dest, owner.reason);
+  }
 }
 
 /**

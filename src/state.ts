@@ -4,11 +4,13 @@
  * file, and it is the integrity file an installer ships for the runtime readiness check
  * (`xprim-models/runtime`).
  */
-import { readFile, stat } from 'node:fs/promises';
+import { lstat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from './fsutil.js';
 import { INTEGRITY_FILE } from './runtime/index.js';
 import { storageError } from './errors.js';
+import { isSha256 } from './hash.js';
+import { checkRelativePath } from './registry/manifest.js';
 
 export { INTEGRITY_FILE };
 
@@ -46,11 +48,35 @@ export function emptyState(generator: string): InstallState {
   return { integrityVersion: 1, generator, models: {} };
 }
 
-/** Read the state; a missing or unreadable one is empty (the next install rebuilds it). */
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+function validFile(f: unknown): f is InstalledFile {
+  return isObject(f) && typeof f.path === 'string' && checkRelativePath(f.path) === undefined && isCount(f.size) && isSha256(f.sha256) && Number.isFinite(f.mtimeMs);
+}
+
+/** A record the tool could have written: anything else is treated as absent (and rebuilt by hashing). */
+function validModel(m: unknown): m is InstalledModel {
+  if (!isObject(m) || !Array.isArray(m.files) || !m.files.every(validFile)) return false;
+  if (typeof m.path !== 'string' || checkRelativePath(m.path) !== undefined || !isSha256(m.manifest)) return false;
+  return ['model', 'version', 'resolved', 'registry'].every((k) => typeof m[k] === 'string') && isCount(m.size) && Array.isArray(m.tags);
+}
+
+/**
+ * Read the state; a missing or unreadable one is empty, and a malformed record is dropped: the next
+ * install proves by hashing what is on disk instead (see ownership.ts), then rewrites the state.
+ */
 export async function readState(root: string, generator: string): Promise<InstallState> {
   try {
-    const data = JSON.parse(await readFile(join(root, INTEGRITY_FILE), 'utf8')) as InstallState;
-    if (data?.integrityVersion === 1 && typeof data.models === 'object' && data.models !== null) return { ...data, generator };
+    const data = JSON.parse(await readFile(join(root, INTEGRITY_FILE), 'utf8')) as Record<string, unknown>;
+    if (data?.integrityVersion === 1 && isObject(data.models)) {
+      const models: Record<string, InstalledModel> = {};
+      for (const [name, record] of Object.entries(data.models)) if (validModel(record)) models[name] = record;
+      const inputs = isObject(data.inputs) && typeof data.inputs.config === 'string' && typeof data.inputs.lock === 'string' ? { config: data.inputs.config, lock: data.inputs.lock } : undefined;
+      // A dropped record invalidates the "inputs unchanged" shortcut: the tree must be looked at.
+      const complete = Object.keys(models).length === Object.keys(data.models).length;
+      return { integrityVersion: 1, generator, ...(inputs && complete ? { inputs } : {}), models };
+    }
   } catch {
     // rebuilt by the next install
   }
@@ -74,7 +100,7 @@ export async function changedFiles(modelDir: string, installed: InstalledModel):
   await Promise.all(
     installed.files.map(async (file) => {
       try {
-        const info = await stat(join(modelDir, file.path));
+        const info = await lstat(join(modelDir, file.path)); // a symlink in place of a file is a change
         if (!info.isFile() || info.size !== file.size || Math.abs(info.mtimeMs - file.mtimeMs) >= 1) changed.push(file.path);
       } catch {
         changed.push(file.path);

@@ -13,13 +13,14 @@
  * destination doubles disk writes, the bottleneck here. Like pnpm's store, the destination is linked
  * to the stored file, so a cold install writes each byte once and a warm install writes none.
  */
-import { constants } from 'node:fs';
-import { chmod, copyFile, link, mkdir, open, readFile, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
+import { type Stats, constants } from 'node:fs';
+import { chmod, copyFile, link, lstat, mkdir, open, readFile, readdir, rename, rm, unlink, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ModelsError, storageError } from './errors.js';
-import { writeFileAtomic } from './fsutil.js';
-import { isSha256 } from './hash.js';
+
+import { isSha256, sha256File } from './hash.js';
+import { removeDeadTempFiles, writeFileAtomic } from './fsutil.js';
 
 export type LinkMode = 'auto' | 'hardlink' | 'reflink' | 'copy';
 
@@ -35,6 +36,19 @@ export interface StoredSegment {
   file: string;
   offset: number;
   length: number;
+}
+
+/** inode, size, mtimeMs, ctimeMs: any write, chmod, rename or utimes changes the ctime. */
+export type ObjectIdentity = [number, number, number, number];
+
+const SUBFOLDERS = ['files', 'chunks', 'manifests', 'partial', 'locks'];
+
+function identityOf(info: Stats): ObjectIdentity {
+  return [info.ino, info.size, info.mtimeMs, info.ctimeMs];
+}
+
+function sameIdentity(a: ObjectIdentity, b: ObjectIdentity): boolean {
+  return a[0] === b[0] && a[1] === b[1] && Math.abs(a[2] - b[2]) < 1e-3 && Math.abs(a[3] - b[3]) < 1e-3;
 }
 
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -78,23 +92,82 @@ export class Store {
   }
 
   async init(): Promise<void> {
-    for (const sub of ['files', 'chunks', 'manifests', 'partial', 'locks']) {
+    for (const sub of SUBFOLDERS) {
       try {
         await mkdir(join(this.dir, sub), { recursive: true });
       } catch (error) {
         throw storageError(error, 'create the cache folder', join(this.dir, sub));
       }
     }
+    await this.assertNoSymlinks();
+    await removeDeadTempFiles(join(this.dir, 'manifests'));
   }
 
-  /** True when a stored file with this hash and size exists. */
+  /**
+   * The store's own folders are never symlinks: following one would let prune delete, or an install
+   * write, outside the cache. (The cache folder itself may be a link the user made.)
+   */
+  async assertNoSymlinks(): Promise<void> {
+    for (const path of [this.dir, ...SUBFOLDERS.map((sub) => join(this.dir, sub))]) {
+      const info = await lstat(path).catch(() => undefined);
+      if (info && !info.isDirectory()) {
+        throw new ModelsError('E_STORAGE', `the cache folder ${path} is ${info.isSymbolicLink() ? 'a symlink' : 'not a folder'}: refusing to follow it`, {
+          hint: `remove ${path} (only the link, not what it points at); the cache re-creates it`,
+        });
+      }
+    }
+  }
+
+  /** True when a stored file with this hash and size exists (a real file: a planted symlink is not one). */
   async hasObject(sha: string, size: number): Promise<boolean> {
     try {
-      const info = await stat(this.objectPath(sha));
+      const info = await lstat(this.objectPath(sha));
       return info.isFile() && info.size === size;
     } catch {
       return false;
     }
+  }
+
+  /**
+   * A stored file may be linked into a project only while it is provably the bytes it is named
+   * after: its identity (inode, size, mtime, ctime) is the one recorded when it was last verified,
+   * or it is re-hashed now. A file changed in place (through a hardlinked install, or by hand) is
+   * removed, so it is fetched again instead of spreading into another project.
+   */
+  async trustObject(sha: string, size: number, known: ObjectIdentity | undefined): Promise<'ok' | 'absent' | 'corrupt'> {
+    const info = await lstat(this.objectPath(sha)).catch(() => undefined);
+    if (!info || !info.isFile() || info.size !== size) return 'absent';
+    if (known && sameIdentity(identityOf(info), known)) return 'ok';
+    if ((await sha256File(this.objectPath(sha)).catch(() => '')) === sha) return 'ok';
+    await this.removeObject(sha);
+    return 'corrupt';
+  }
+
+  /** The identity of a stored file now (after linking, since a new link changes its ctime). */
+  async identity(sha: string): Promise<ObjectIdentity | undefined> {
+    const info = await lstat(this.objectPath(sha)).catch(() => undefined);
+    return info?.isFile() ? identityOf(info) : undefined;
+  }
+
+  /**
+   * A fresh folder for a download in progress: a symlink in its place is removed (never followed),
+   * and so is a folder holding anything but real files (its resume state is then lost, not trusted).
+   */
+  async preparePartialDir(manifest: string): Promise<string> {
+    const dir = this.partialDir(manifest);
+    const info = await lstat(dir).catch(() => undefined);
+    if (info && !info.isDirectory()) await unlink(dir);
+    else if (info) {
+      const names = await readdir(dir);
+      const kinds = await Promise.all(names.map((name) => lstat(join(dir, name)).then((i) => i.isFile(), () => false)));
+      if (kinds.includes(false)) await rm(dir, { recursive: true, force: true });
+    }
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (error) {
+      throw storageError(error, 'create', dir);
+    }
+    return dir;
   }
 
   /** Move a verified file into the store, read-only. Another process may have stored it first: keep theirs. */
@@ -120,6 +193,7 @@ export class Store {
 
   async readManifest(hash: string): Promise<Buffer | undefined> {
     try {
+      if (!(await lstat(this.manifestPath(hash))).isFile()) return undefined; // a planted symlink is not read
       const bytes = await readFile(this.manifestPath(hash));
       const now = new Date();
       await utimes(this.manifestPath(hash), now, now).catch(() => undefined); // last use, for LRU pruning
@@ -142,18 +216,42 @@ export class Store {
 
   /** Per-file sha256 learned at install time, for manifests that do not carry them. */
   async readKnownShas(manifest: string): Promise<Record<string, string>> {
-    try {
-      const data = JSON.parse(await readFile(`${this.manifestPath(manifest)}.json`, 'utf8')) as { files?: Record<string, string> };
-      const out: Record<string, string> = {};
-      for (const [path, sha] of Object.entries(data.files ?? {})) if (isSha256(sha)) out[path] = sha;
-      return out;
-    } catch {
-      return {};
-    }
+    return (await this.readSidecar(manifest)).files;
   }
 
   async writeKnownShas(manifest: string, files: Record<string, string>): Promise<void> {
-    await writeFileAtomic(`${this.manifestPath(manifest)}.json`, `${JSON.stringify({ files }, null, 1)}\n`, { durable: false }).catch(() => undefined);
+    const sidecar = await this.readSidecar(manifest);
+    await this.writeSidecar(manifest, { ...sidecar, files: { ...sidecar.files, ...files } });
+  }
+
+  /** Identities of this manifest's stored files when they were last verified (see trustObject). */
+  async readIdentities(manifest: string): Promise<Record<string, ObjectIdentity>> {
+    return (await this.readSidecar(manifest)).objects;
+  }
+
+  async writeIdentities(manifest: string, objects: Record<string, ObjectIdentity>): Promise<void> {
+    const sidecar = await this.readSidecar(manifest);
+    await this.writeSidecar(manifest, { ...sidecar, objects });
+  }
+
+  /** `manifests/<hash>.json`: learned file hashes and verified identities; re-checked on every use, so losing it is harmless. */
+  private async readSidecar(manifest: string): Promise<{ files: Record<string, string>; objects: Record<string, ObjectIdentity> }> {
+    const out = { files: {} as Record<string, string>, objects: {} as Record<string, ObjectIdentity> };
+    try {
+      const data = JSON.parse(await readFile(`${this.manifestPath(manifest)}.json`, 'utf8')) as { files?: Record<string, unknown>; objects?: Record<string, unknown> };
+      for (const [path, sha] of Object.entries(data.files ?? {})) if (isSha256(sha)) out.files[path] = sha;
+      for (const [sha, id] of Object.entries(data.objects ?? {})) {
+        if (isSha256(sha) && Array.isArray(id) && id.length === 4 && id.every((n) => Number.isFinite(n))) out.objects[sha] = id as ObjectIdentity;
+      }
+    } catch {
+      // none yet, or unreadable: start over
+    }
+    return out;
+  }
+
+  private async writeSidecar(manifest: string, data: { files: Record<string, string>; objects: Record<string, ObjectIdentity> }): Promise<void> {
+    const body = { files: data.files, ...(Object.keys(data.objects).length > 0 ? { objects: data.objects } : {}) };
+    await writeFileAtomic(`${this.manifestPath(manifest)}.json`, `${JSON.stringify(body, null, 1)}\n`, { durable: false }).catch(() => undefined);
   }
 
   async readPointer(chunk: string): Promise<StoredSegment[] | undefined> {
@@ -181,11 +279,14 @@ export class Store {
 }
 
 /**
- * Place a stored file at `dest`. Hardlinks share the read-only inode (no bytes written); reflinks
- * share blocks on copy-on-write file systems; copies are the fallback across file systems.
+ * Place a stored file at `dest`. `auto` never lets two installs share an inode: it hardlinks only
+ * a stored file no other install links to (or whose other link is the file `replaces`, about to be
+ * swapped out), else reflinks (copy-on-write, where the file system can) or copies. So a write into
+ * one project's file can never change another project's; the store's own copy is identity-checked
+ * before every reuse (Store.trustObject). `hardlink` shares the read-only inode with every project.
  */
-export async function linkFile(source: string, dest: string, mode: LinkMode): Promise<'hardlink' | 'reflink' | 'copy'> {
-  if (mode === 'auto' || mode === 'hardlink') {
+export async function linkFile(source: string, dest: string, mode: LinkMode, replaces?: string): Promise<'hardlink' | 'reflink' | 'copy'> {
+  if (mode === 'hardlink' || (mode === 'auto' && (await linkedNowhereElse(source, replaces)))) {
     try {
       await link(source, dest);
       return 'hardlink';
@@ -210,6 +311,16 @@ export async function linkFile(source: string, dest: string, mode: LinkMode): Pr
   } catch (error) {
     throw storageError(error, `copy ${source} to`, dest);
   }
+}
+
+/** The stored file has no link but the store's, or its only other link is `replaces`. */
+async function linkedNowhereElse(source: string, replaces: string | undefined): Promise<boolean> {
+  const info = await lstat(source).catch(() => undefined);
+  if (!info) return true; // link() reports it
+  if (info.nlink <= 1) return true;
+  if (info.nlink > 2 || !replaces) return false;
+  const other = await lstat(replaces).catch(() => undefined);
+  return other !== undefined && other.ino === info.ino && other.dev === info.dev;
 }
 
 /**

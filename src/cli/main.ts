@@ -89,6 +89,7 @@ export function buildProgram(): Command {
     .option('--offline', 'make no network request: only the cache and folder registries serve')
     .option('--limit-rate <bytes>', 'cap the total download bandwidth, bytes per second (e.g. 10MiB)')
     .addOption(new Option('--link <mode>', 'how files are placed from the cache').choices(['auto', 'hardlink', 'reflink', 'copy']))
+    .option('--force', 'move a model folder the tool did not write aside (<dest>.xprim-replaced-<time>) instead of refusing')
     .addHelpText('after', '\nExamples:\n  models install --frozen                       # CI\n  models install --frozen --root dist/models --platform win32-x64\n  models install --only vision --concurrency 16')
     .action(run(() => import('./commands/install.js')));
 

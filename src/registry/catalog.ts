@@ -50,7 +50,7 @@ export function parseCatalog(bytes: Uint8Array, url: string): Catalog {
       for (const [version, entry] of Object.entries(versions)) {
         if (!isPlainObject(entry)) bad(url, `"${group}/${model}@${version}" is not an object`);
         if (!isSha256(entry.hash)) bad(url, `"${group}/${model}@${version}" has a hash that is not 64 lowercase hex`);
-        if (entry.alias_of !== undefined && typeof entry.alias_of !== 'string') bad(url, `"${group}/${model}@${version}" alias_of is not a string`);
+        if (entry.alias_of !== undefined && (typeof entry.alias_of !== 'string' || entry.alias_of.trim() === '')) bad(url, `"${group}/${model}@${version}" alias_of is not a version name`);
         if (entry.metadata !== undefined && !isPlainObject(entry.metadata)) bad(url, `"${group}/${model}@${version}" metadata is not an object`);
       }
     }

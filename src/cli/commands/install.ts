@@ -13,6 +13,7 @@ interface Flags {
   offline?: boolean;
   limitRate?: string;
   link?: LinkMode;
+  force?: boolean;
 }
 
 export default async function installCommand(globals: GlobalOptions, signal: AbortSignal, flags: Flags): Promise<number> {
@@ -29,12 +30,17 @@ export default async function installCommand(globals: GlobalOptions, signal: Abo
     offline: Boolean(flags.offline),
     ...(flags.limitRate ? { limitRate: parseSize(flags.limitRate) } : {}),
     ...(flags.link ? { linkMode: flags.link } : {}),
+    ...(flags.force ? { force: true } : {}),
     ...(globals.cacheDir ? { cacheDir: globals.cacheDir } : {}),
     signal,
   };
   const names = selectEntries(project.config.models, options.only, options.platform).map((m) => m.name);
   const view: ProgressView | undefined = out.json || out.quiet ? undefined : out.interactive ? await interactiveProgress(names) : plainProgress(out);
-  if (view) options.onEvent = (event) => view.onEvent(event);
+  // Warnings reach stderr whatever the view (also with --json and --quiet): they report data at risk.
+  options.onEvent = (event) => {
+    if (event.type === 'warning') out.warn(`warning: ${event.message}`);
+    view?.onEvent(event);
+  };
   let result;
   try {
     result = await install(project, options);
@@ -47,11 +53,15 @@ export default async function installCommand(globals: GlobalOptions, signal: Abo
     installed: result.installed,
     skipped: result.skipped,
     removed: result.removed,
+    movedAside: result.movedAside,
+    leftInPlace: result.leftInPlace,
     bytesDownloaded: result.bytesDownloaded,
     bytesFromCache: result.bytesFromCache,
     durationMs: result.durationMs,
     root: result.root,
   });
+  for (const moved of result.movedAside) out.warn(`${moved.name}: moved ${moved.from} aside to ${moved.to} (it was not written by xprim-models)`);
+  for (const path of result.leftInPlace) out.warn(`left in place: ${path} (not written by xprim-models, or changed since)`);
   const total = result.installed.length + result.skipped.length;
   out.info(
     result.installed.length === 0
