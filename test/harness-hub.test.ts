@@ -1,5 +1,8 @@
 /** The stand-in Hugging Face Hub itself, exercised with plain fetch as the Hub's clients call it. */
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { gitBlobSha1, type HubServer, startHubServer } from './support/hub-server.js';
 
@@ -233,5 +236,59 @@ describe('stand-in Hub: fixtures change', () => {
     expect(await (await fetch(`${hub.url}/acme/tiny/resolve/${c1}/README.md`)).text()).toBe('# tiny\n');
     repo.setBranch('main', before);
     expect((await getJson<{ sha: string }>('/api/models/acme/tiny/revision/main')).body.sha).toBe(before);
+  });
+});
+
+describe('stand-in Hub: local HF cache', () => {
+  it('writes blobs named by ETag, snapshot symlinks and refs as huggingface_hub lays them out', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hf-cache-'));
+    try {
+      const folder = await hub.writeLocalCache(dir, 'acme/tiny', 'v1', { paths: ['model.safetensors', 'onnx/encoder.onnx', 'README.md'] });
+      expect(folder).toBe(join(dir, 'models--acme--tiny'));
+      expect((await readFile(join(folder, 'blobs', sha256(weights)))).equals(weights)).toBe(true);
+      expect(await readFile(join(folder, 'blobs', gitBlobSha1(Buffer.from('# tiny\n'))), 'utf8')).toBe('# tiny\n');
+      expect(await readlink(join(folder, 'snapshots', c1, 'onnx', 'encoder.onnx'))).toMatch(/^\.\.\/\.\.\/\.\.\/blobs\/[0-9a-f]{64}$/);
+      expect((await readFile(join(folder, 'snapshots', c1, 'model.safetensors'))).equals(weights)).toBe(true);
+      expect(await readFile(join(folder, 'refs', 'v1'), 'utf8')).toBe(c1);
+      // Nothing was fetched to build it.
+      expect(hub.requests.length + hub.fileHost.requests.length).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('stand-in Hub: LFS files from disk', () => {
+  it('serves a fromFile LFS object without holding it in memory', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hub-from-file-'));
+    try {
+      const file = join(dir, 'big.bin');
+      await writeFile(file, weights);
+      const repo = hub.createRepo('acme/disk');
+      await repo.commit({ files: [{ path: 'big.bin', fromFile: file }] });
+      const entry = repo.resolve('main')?.files.get('big.bin');
+      expect(entry?.content).toBeUndefined();
+      expect(entry?.lfs?.oid).toBe(sha256(weights));
+      const got = Buffer.from(await (await fetch(`${hub.url}/acme/disk/resolve/main/big.bin`)).arrayBuffer());
+      expect(got.equals(weights)).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('stand-in Hub: file host faults', () => {
+  it('passes faults to the file host (here a flipped byte), for integrity tests', async () => {
+    const faulty = await startHubServer({ fileHost: { fault: ({ attempt }) => (attempt === 1 ? { kind: 'corrupt' } : undefined) } });
+    try {
+      await faulty.createRepo('acme/x').commit({ files: [{ path: 'w.bin', content: weights, lfs: true }] });
+      const first = Buffer.from(await (await fetch(`${faulty.url}/acme/x/resolve/main/w.bin`)).arrayBuffer());
+      expect(first.length).toBe(weights.length);
+      expect(sha256(first)).not.toBe(sha256(weights));
+      const second = Buffer.from(await (await fetch(`${faulty.url}/acme/x/resolve/main/w.bin`)).arrayBuffer());
+      expect(second.equals(weights)).toBe(true);
+    } finally {
+      await faulty.close();
+    }
   });
 });

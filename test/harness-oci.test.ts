@@ -8,6 +8,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBlobRedirect } from './support/oci-blob-redirect.js';
 import { indexFixture, kitopsFixture, MANIFEST_ACCEPT, modelPackFixture, OCI, type OciFixture, ollamaFixture, orasFixture, pushFixture } from './support/oci-fixtures.js';
 import { digestOf, OciTestClient, parseChallenge } from './support/oci-push.js';
 import { type OciRegistry, registrySkipReason, startOciRegistry } from './support/oci-registry.js';
@@ -33,6 +34,23 @@ async function untar(blob: Buffer, gzip: boolean): Promise<Record<string, Buffer
   for (const n of names) out[n] = await readFile(join(dir, n));
   return out;
 }
+
+describe('registry availability', () => {
+  it('skips with a clear message without the binary, but fails in CI', () => {
+    const saved = { PATH: process.env.PATH, CI: process.env.CI };
+    try {
+      process.env.PATH = '/nonexistent';
+      delete process.env.CI;
+      expect(registrySkipReason()).toMatch(/docker-registry and htpasswd not found on PATH: install with `apt-get install -y docker-registry apache2-utils`/);
+      process.env.CI = 'true';
+      expect(() => registrySkipReason()).toThrow(/CI needs a real OCI registry/);
+    } finally {
+      process.env.PATH = saved.PATH;
+      if (saved.CI === undefined) delete process.env.CI;
+      else process.env.CI = saved.CI;
+    }
+  });
+});
 
 describe.skipIf(skip !== undefined)('real registry, no auth', () => {
   let reg: OciRegistry;
@@ -238,6 +256,36 @@ describe.skipIf(skip !== undefined)('real registry, htpasswd', () => {
     const res = await right.getManifest('acme/private', 'v1', MANIFEST_ACCEPT);
     expect(res.headers.get('docker-content-digest')).toBe(digest);
     expect((await fetch(`${reg.url}/v2/acme/private/manifests/v1`, { headers: { Accept: OCI.manifest } })).status).toBe(401);
+  });
+});
+
+describe.skipIf(skip !== undefined)('real registry behind a blob redirect to a second origin', () => {
+  it('redirects an authorised blob GET to the blob host, which logs any credential that follows', async () => {
+    const reg = await startOciRegistry({ auth: { kind: 'htpasswd', users: { alice: 's3cret' } } });
+    const front = await startBlobRedirect(reg);
+    try {
+      const client = new OciTestClient(front.url, { username: 'alice', password: 's3cret' });
+      const f = orasFixture([{ path: 'big.bin', content: randomBytes(40_000) }]);
+      await pushFixture(client, 'acme/cdn', 'v1', f);
+      const digest = digestOf(f.blobs[1] as Buffer);
+      const basic = `Basic ${Buffer.from('alice:s3cret').toString('base64')}`;
+      expect((await fetch(`${front.url}/v2/acme/cdn/blobs/${digest}`, { redirect: 'manual' })).status).toBe(401);
+      const res = await fetch(`${front.url}/v2/acme/cdn/blobs/${digest}`, { redirect: 'manual', headers: { Authorization: basic } });
+      expect(res.status).toBe(307);
+      const location = res.headers.get('location') ?? '';
+      expect(new URL(location).origin).toBe(front.blobHost.url);
+      const part = await fetch(location, { headers: { Range: 'bytes=100-' } });
+      expect(part.status).toBe(206);
+      expect(Buffer.from(await part.arrayBuffer()).equals((f.blobs[1] as Buffer).subarray(100))).toBe(true);
+      // A client that leaks the credential across the redirect is caught by the blob host's log.
+      await (await fetch(location, { headers: { Authorization: basic } })).arrayBuffer();
+      await front.blobHost.settled();
+      expect(front.blobHost.requests.map((r) => r.authorization)).toEqual([undefined, basic]);
+      expect(front.redirected).toEqual([`/v2/acme/cdn/blobs/${digest}`]);
+    } finally {
+      await front.close();
+      await reg.close();
+    }
   });
 });
 

@@ -29,6 +29,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHubRepo, type HubCommit, type HubFile, type HubRepo, lfsObjectPath, lfsPointer, listTree, pathEntry, type RepoType, type TreeEntry } from './hub-repos.js';
+import { writeHfCache } from './hf-cache.js';
 import { type RegistryServer, type ServerOptions, startRegistryServer } from './registry-server.js';
 
 export type { HubRepo, HubFileInput, CommitOptions } from './hub-repos.js';
@@ -83,6 +84,11 @@ export interface HubServer {
   gate(id: string, accepted: string[], options?: { type?: RepoType; mode?: 'auto' | 'manual' }): void;
   /** Answer the next matching requests with 429. */
   rateLimit(rule?: RateLimitRule): void;
+  /**
+   * Put a revision's files (all, or `paths`) into a local Hugging Face cache folder, as `hf download`
+   * would have (test/support/hf-cache.ts); returns the repo's cache folder.
+   */
+  writeLocalCache(cacheDir: string, id: string, revision: string, options?: { type?: RepoType; paths?: string[] }): Promise<string>;
   /** Resolves when the file host has logged every request so far (it logs on completion). */
   settled(): Promise<void>;
   /** Clear both request logs and pending rate limits. */
@@ -300,6 +306,16 @@ export async function startHubServer(options: HubServerOptions = {}): Promise<Hu
       const resource = rule.resource ?? 'api';
       const match = rule.match ?? ((r: HubRequest) => (resource === 'api') === r.path.startsWith('/api/'));
       rateLimits.push({ times: rule.times ?? 1, resetSeconds: rule.resetSeconds ?? 1, resource, match });
+    },
+    async writeLocalCache(cacheDir, id, revision, opts = {}) {
+      const repo = getRepo(id, opts.type);
+      const commit = repo.resolve(revision);
+      if (!commit) throw new Error(`no revision ${revision} in ${id}`);
+      const files = [...commit.files.values()]
+        .filter((f) => opts.paths === undefined || opts.paths.includes(f.path))
+        .map((f) => ({ path: f.path, etag: f.lfs?.oid ?? f.oid, source: f.content ?? join(lfsRoot, lfsObjectPath(f.lfs?.oid ?? '')) }));
+      const refs = revision === commit.id ? [] : [revision];
+      return writeHfCache(cacheDir, repo, commit.id, files, refs);
     },
     settled: () => fileHost.settled(),
     reset() {

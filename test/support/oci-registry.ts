@@ -11,7 +11,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -72,6 +72,7 @@ export async function startOciRegistry(options: { auth?: RegistryAuth } = {}): P
   if (!bin) throw new Error('docker-registry not found on PATH (apt-get install -y docker-registry)');
   const dir = await mkdtemp(join(tmpdir(), 'oci-registry-'));
   const storage = join(dir, 'storage');
+  await mkdir(storage);
   const auth = options.auth ?? { kind: 'none' };
   // The port is free when probed; another process could take it before the registry binds, so retry.
   for (let attempt = 1; ; attempt++) {
