@@ -46,7 +46,7 @@ const getJson = async <T>(path: string, init?: RequestInit): Promise<{ res: Resp
 
 describe('stand-in Hub: revision', () => {
   it('resolves a branch, a tag, a commit and an encoded refs/pr/1 to the commit sha', async () => {
-    for (const [rev, sha] of [['main', c2], ['v1', c1], [c1, c1], [encodeURIComponent('refs/pr/1'), c1]] as const) {
+    for (const [rev, sha] of [['main', c2], ['HEAD', c2], ['v1', c1], [c1, c1], [encodeURIComponent('refs/pr/1'), c1]] as const) {
       const { res, body } = await getJson<{ sha: string; id: string; siblings: Array<{ rfilename: string }> }>(`/api/models/acme/tiny/revision/${rev}`);
       expect(res.status).toBe(200);
       expect(body.sha).toBe(sha);
@@ -236,6 +236,19 @@ describe('stand-in Hub: fixtures change', () => {
     expect(await (await fetch(`${hub.url}/acme/tiny/resolve/${c1}/README.md`)).text()).toBe('# tiny\n');
     repo.setBranch('main', before);
     expect((await getJson<{ sha: string }>('/api/models/acme/tiny/revision/main')).body.sha).toBe(before);
+  });
+});
+
+describe('stand-in Hub: renamed repo', () => {
+  it('answers a relative 307 to the new name on the API and resolve', async () => {
+    const repo = hub.createRepo('old-org/model');
+    await repo.commit({ files: [{ path: 'a.txt', content: 'a' }] });
+    hub.renameRepo('old-org/model', 'new-org/model');
+    const res = await fetch(`${hub.url}/old-org/model/resolve/main/a.txt`, { redirect: 'manual' });
+    expect([res.status, res.headers.get('location')]).toEqual([307, '/new-org/model/resolve/main/a.txt']);
+    const api = await fetch(`${hub.url}/api/models/old-org/model/tree/main?recursive=true`, { redirect: 'manual' });
+    expect(api.headers.get('location')).toBe('/api/models/new-org/model/tree/main?recursive=true');
+    expect(await (await fetch(`${hub.url}/old-org/model/resolve/main/a.txt`)).text()).toBe('a');
   });
 });
 

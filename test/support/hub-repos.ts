@@ -78,7 +78,7 @@ export interface HubRepo {
   setBranch(name: string, commit: string): void;
   /** Open pull request `refs/pr/N` pointing at `commit`. */
   pullRequest(n: number, commit: string): string;
-  /** The commit a revision names (branch, tag, ref or full commit id), or undefined. */
+  /** The commit a revision names (branch, tag, ref, full commit id, or HEAD for main), or undefined. */
   resolve(revision: string): HubCommit | undefined;
 }
 
@@ -135,7 +135,9 @@ export function createHubRepo(id: string, type: RepoType, options: { private?: b
       repo.refs.set(ref, commit);
       return ref;
     },
-    resolve(revision) {
+    resolve(rev) {
+      // `HEAD` is the default branch (@huggingface/hub's modelInfo asks for it by default).
+      const revision = rev === 'HEAD' ? 'main' : rev;
       const id = repo.branches.get(revision) ?? repo.tags.get(revision) ?? repo.refs.get(revision) ?? revision;
       return repo.commits.get(id);
     },

@@ -78,6 +78,8 @@ export interface HubServer {
   /** Create a repo (`org/name`); a dataset with `type: 'dataset'`. */
   createRepo(id: string, options?: { type?: RepoType; private?: boolean; gated?: false | 'auto' | 'manual' }): HubRepo;
   repo(id: string, type?: RepoType): HubRepo;
+  /** Rename a repo: requests under the old id get a 307 with a relative Location to the new one. */
+  renameRepo(from: string, to: string, type?: RepoType): void;
   /** Make a token valid (any other Bearer token gets 401 "Invalid credentials"). */
   addToken(token: string): void;
   /** Gate a repo; `accepted` tokens (made valid) have accepted its terms. */
@@ -103,6 +105,7 @@ export async function startHubServer(options: HubServerOptions = {}): Promise<Hu
   const fileHost = await startRegistryServer({ ...options.fileHost, root: lfsRoot });
   const repos = new Map<string, HubRepo>();
   const tokens = new Set<string>();
+  const renamed = new Map<string, string>();
   const rateLimits: Array<Required<Omit<RateLimitRule, 'match'>> & { match: (r: HubRequest) => boolean }> = [];
   const attempts = new Map<string, number>();
   const requests: HubRequest[] = [];
@@ -155,6 +158,13 @@ export async function startHubServer(options: HubServerOptions = {}): Promise<Hu
     }
     const route = parseRoute(record.path);
     if (!route) return sendError(res, record, 404, undefined, 'Not Found');
+    const movedTo = renamed.get(key(route.type, route.repo));
+    if (movedTo !== undefined) {
+      // A renamed repo answers a relative redirect, which huggingface_hub follows (and only those).
+      const location = record.path.replace(`/${route.repo}/`, `/${movedTo}/`) + (record.query ? `?${record.query}` : '');
+      res.writeHead(307, { Location: location, 'Content-Length': '0' });
+      return void res.end();
+    }
     const repo = repos.get(key(route.type, route.repo));
     const auth = checkToken(record.authorization);
     if (auth === 'invalid') return sendError(res, record, 401, undefined, 'Invalid credentials in Authorization header');
@@ -293,6 +303,13 @@ export async function startHubServer(options: HubServerOptions = {}): Promise<Hu
       return repo;
     },
     repo: getRepo,
+    renameRepo(from, to, type = 'model') {
+      const repo = getRepo(from, type);
+      repos.delete(key(type, from));
+      repo.id = to;
+      repos.set(key(type, to), repo);
+      renamed.set(key(type, from), to);
+    },
     addToken: (t) => void tokens.add(t),
     gate(id, accepted, opts = {}) {
       const repo = getRepo(id, opts.type);
