@@ -8,6 +8,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { basicAuth, fakeCredentialHelper, writeDockerConfig } from './support/docker-config.js';
 import { startBlobRedirect } from './support/oci-blob-redirect.js';
 import { indexFixture, kitopsFixture, MANIFEST_ACCEPT, modelPackFixture, OCI, type OciFixture, ollamaFixture, orasFixture, pushFixture } from './support/oci-fixtures.js';
 import { digestOf, OciTestClient, parseChallenge } from './support/oci-push.js';
@@ -49,6 +50,18 @@ describe('registry availability', () => {
       if (saved.CI === undefined) delete process.env.CI;
       else process.env.CI = saved.CI;
     }
+  });
+});
+
+describe('docker credentials fixtures', () => {
+  it('a fake docker-credential helper answers `get` per the protocol and logs its calls', async () => {
+    const helper = await fakeCredentialHelper(join(tmp, 'bin'), 'xtest', { '127.0.0.1:5000': { username: 'u', secret: 's' } });
+    const out = execFileSync(join(helper.binDir, 'docker-credential-xtest'), ['get'], { input: '127.0.0.1:5000\n', encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual({ ServerURL: '127.0.0.1:5000', Username: 'u', Secret: 's' });
+    expect(() => execFileSync(join(helper.binDir, 'docker-credential-xtest'), ['get'], { input: 'other.example', stdio: 'pipe' })).toThrow(/credentials not found/);
+    expect(await helper.calls()).toEqual([{ action: 'get', input: '127.0.0.1:5000' }, { action: 'get', input: 'other.example' }]);
+    const file = await writeDockerConfig(join(tmp, 'docker'), { auths: { 'h:1': { auth: basicAuth('a', 'b') } }, credHelpers: { 'h:2': 'xtest' } });
+    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({ auths: { 'h:1': { auth: 'YTpi' } }, credHelpers: { 'h:2': 'xtest' } });
   });
 });
 
