@@ -290,6 +290,26 @@ describe('stand-in Hub: LFS files from disk', () => {
   });
 });
 
+describe('stand-in Hub: Xet-backed repo', () => {
+  it('adds xetHash (not the sha256) to LFS entries and X-Xet-Hash to the redirect; the bytes still come by plain GET', async () => {
+    const xet = await startHubServer({ xet: true });
+    try {
+      await xet.createRepo('acme/x').commit({ files: [{ path: 'w.bin', content: weights, lfs: true }, { path: 'c.json', content: '{}' }] });
+      const tree = (await (await fetch(`${xet.url}/api/models/acme/x/tree/main?recursive=true`)).json()) as Array<{ path: string; xetHash?: string; lfs?: { oid: string } }>;
+      const w = tree.find((e) => e.path === 'w.bin');
+      expect(w?.xetHash).toMatch(/^[0-9a-f]{64}$/);
+      expect(w?.xetHash).not.toBe(w?.lfs?.oid);
+      expect(tree.find((e) => e.path === 'c.json')?.xetHash).toBeUndefined();
+      const head = await fetch(`${xet.url}/acme/x/resolve/main/w.bin`, { method: 'HEAD', redirect: 'manual' });
+      expect(head.headers.get('x-xet-hash')).toBe(w?.xetHash);
+      expect(head.headers.get('link')).toMatch(/rel="xet-auth"/);
+      expect(Buffer.from(await (await fetch(`${xet.url}/acme/x/resolve/main/w.bin`)).arrayBuffer()).equals(weights)).toBe(true);
+    } finally {
+      await xet.close();
+    }
+  });
+});
+
 describe('stand-in Hub: file host faults', () => {
   it('passes faults to the file host (here a flipped byte), for integrity tests', async () => {
     const faulty = await startHubServer({ fileHost: { fault: ({ attempt }) => (attempt === 1 ? { kind: 'corrupt' } : undefined) } });

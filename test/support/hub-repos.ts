@@ -188,6 +188,7 @@ export interface TreeEntry {
   size: number;
   path: string;
   lfs?: { oid: string; size: number; pointerSize: number };
+  xetHash?: string;
   lastCommit?: { id: string; title: string; date: string };
 }
 

@@ -22,7 +22,7 @@
  * credentials in Authorization header" for an unknown token, and 429 with `Retry-After`,
  * `RateLimit` and `RateLimit-Policy` on demand.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -62,6 +62,12 @@ export interface HubServerOptions {
   fileHost?: Omit<ServerOptions, 'root'>;
   /** Entries per tree page (default 1000, or 50 with expand=true, as the Hub). */
   treePageSize?: number;
+  /**
+   * Act like a Xet-backed repo: LFS entries also carry `xetHash` (a Merkle hash, NOT the sha256)
+   * and resolve adds `X-Xet-Hash` and a `Link: <…>; rel="xet-auth"`. A plain GET of the redirect
+   * still gets the bytes, as on the Hub.
+   */
+  xet?: boolean;
   /** A status to answer instead (e.g. 500, 503) for a request, before anything else. */
   fault?: (req: HubRequest, attempt: number) => { status: number; headers?: Record<string, string>; body?: string } | undefined;
 }
@@ -211,7 +217,7 @@ export async function startHubServer(options: HubServerOptions = {}): Promise<Hu
     const pageSize = options.treePageSize ?? (expand ? 50 : 1000);
     const cursor = q.get('cursor');
     const start = cursor === null ? 0 : Number(Buffer.from(cursor, 'base64url').toString());
-    const page = entries.slice(start, start + pageSize).map((e) => (expand ? withLastCommit(repo, commit, e) : e));
+    const page = entries.slice(start, start + pageSize).map((e) => withXet(expand ? withLastCommit(repo, commit, e) : e));
     const headers: Record<string, string> = {};
     if (start + pageSize < entries.length) {
       q.set('cursor', Buffer.from(String(start + pageSize)).toString('base64url'));
@@ -231,7 +237,7 @@ export async function startHubServer(options: HubServerOptions = {}): Promise<Hu
       paths = new URLSearchParams(body.toString()).getAll('paths');
     }
     // Paths that do not exist are left out, as on the Hub.
-    sendJson(res, record, 200, paths.map((p) => pathEntry(commit, p)).filter((e) => e !== undefined));
+    sendJson(res, record, 200, paths.map((p) => pathEntry(commit, p)).filter((e) => e !== undefined).map(withXet));
   }
 
   function sendResolve(req: IncomingMessage, res: ServerResponse, record: HubRequest, commit: HubCommit, file: HubFile): void {
@@ -244,10 +250,15 @@ export async function startHubServer(options: HubServerOptions = {}): Promise<Hu
       ETag: `"${file.lfs.oid}"`,
       'X-Linked-Etag': `"${file.lfs.oid}"`,
       'X-Linked-Size': String(file.lfs.size),
+      ...(options.xet ? { 'X-Xet-Hash': xetHashOf(file.lfs.oid), Link: `<${url}/api/${repoOf(record)}/xet-read-token/${commit.id}>; rel="xet-auth"` } : {}),
       'Content-Type': 'text/plain; charset=utf-8',
       'Content-Length': String(Buffer.byteLength(body)),
     });
     res.end(record.method === 'HEAD' ? undefined : body);
+  }
+
+  function withXet(e: TreeEntry): TreeEntry {
+    return options.xet && e.lfs ? { ...e, xetHash: xetHashOf(e.lfs.oid) } : e;
   }
 
   function sendGitFile(req: IncomingMessage, res: ServerResponse, record: HubRequest, commit: HubCommit, file: HubFile, raw: boolean): void {
@@ -466,5 +477,14 @@ function sendError(res: ServerResponse, record: HubRequest, status: number, code
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(body.length), 'X-Request-Id': requestId(), ...h });
   res.end(record.method === 'HEAD' ? undefined : body);
 }
+
+/** A stand-in Xet hash: 64 hex like the real one, and like it different from the sha256. */
+const xetHashOf = (sha256: string): string => createHash('sha256').update(`xet\0${sha256}`).digest('hex');
+
+/** `models/org/name` (or `datasets/…`) of a request path, for the xet-auth link. */
+const repoOf = (record: HubRequest): string => {
+  const route = parseRoute(record.path);
+  return route ? `${route.type}s/${route.repo}` : '';
+};
 
 const requestId = (): string => `Root=1-${randomBytes(12).toString('hex')}`;
