@@ -55,6 +55,10 @@ describe('stand-in Hub: revision', () => {
     }
   });
 
+  it('/api/models/{repo} without a revision answers for the default branch', async () => {
+    expect((await getJson<{ sha: string }>('/api/models/acme/tiny')).body.sha).toBe(c2);
+  });
+
   it('a dataset answers under /api/datasets/ and not under /api/models/', async () => {
     expect((await getJson<{ sha: string }>('/api/datasets/acme/data/revision/main')).res.status).toBe(200);
     const miss = await fetch(`${hub.url}/api/models/acme/data/revision/main`);

@@ -2,7 +2,8 @@
  * A stand-in Hugging Face Hub on 127.0.0.1, written from the API as the official clients use it
  * (huggingface_hub: hf_api.py, file_download.py, utils/_http.py; @huggingface/hub: src/lib/*.ts):
  *
- * - `GET /api/{models|datasets}/{repo}/revision/{rev}` -> `{ _id, id, sha, siblings: [{rfilename}], … }`
+ * - `GET /api/{models|datasets}/{repo}/revision/{rev}` (or `/api/models/{repo}` for the default
+ *   branch) -> `{ _id, id, sha, siblings: [{rfilename}], … }`
  *   (`?blobs=true` adds `size`, `blobId`, `lfs: {sha256, size, pointerSize}` to each sibling);
  * - `GET /api/…/{repo}/tree/{rev}[/{path}]?recursive=true&expand=…`, paginated with an absolute
  *   `Link: <…&cursor=…>; rel="next"` (1000 entries a page, 50 with expand=true, as the Hub does);
@@ -373,6 +374,9 @@ interface Route {
 }
 
 function parseRoute(path: string): Route | undefined {
+  // `GET /api/models/{repo}` (huggingface_hub's model_info without a revision) is the default branch.
+  const info = /^\/api\/(models|datasets)\/([^/]+\/[^/]+)$/.exec(path);
+  if (info) return { kind: 'revision', type: info[1] === 'datasets' ? 'dataset' : 'model', repo: info[2] ?? '', rest: 'HEAD' };
   const api = /^\/api\/(models|datasets)\/([^/]+\/[^/]+)\/(revision|tree|paths-info|refs)(?:\/(.*))?$/.exec(path);
   if (api) {
     const [, types = '', repo = '', kind = '', rest = ''] = api;
