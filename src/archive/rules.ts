@@ -41,9 +41,12 @@ export function stripEntryName(name: string, strip: number): string {
     .join('/');
 }
 
-/** The one error every refusal raises: exit 6, naming the archive and the entry. */
+const SHOWN_NAME_CHARS = 200;
+
+/** The one error every refusal raises: exit 6, naming the archive and the entry (quoted, so control characters show escaped). */
 export function refuseEntry(archive: string, entry: string | undefined, problem: string, hint?: string): ModelsError {
-  const where = entry === undefined ? `archive ${archive}` : `archive ${archive}: entry ${JSON.stringify(entry)}`;
+  const shown = entry !== undefined && entry.length > SHOWN_NAME_CHARS ? `${entry.slice(0, SHOWN_NAME_CHARS)}…` : entry;
+  const where = shown === undefined ? `archive ${archive}` : `archive ${archive}: entry ${JSON.stringify(shown)}`;
   return new ModelsError('E_INTEGRITY', `${where} ${problem}; the whole archive was refused`, {
     hint: hint ?? 'the archive is unsafe or damaged; nothing was installed from it. Ask its publisher for a clean archive',
   });
