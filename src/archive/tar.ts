@@ -56,6 +56,7 @@ async function extractEntry(entry: ReadEntry, ctx: ArchiveContext, tree: PathTre
     await ctx.sink.directory(path);
     return;
   }
+  if (!Number.isSafeInteger(entry.size) || entry.size < 0) throw refuse(`declares an impossible size (${entry.size})`);
   ctx.budget.file(path, entry.size);
   const executable = ((entry.mode ?? 0) & 0o111) !== 0;
   files.push(await ctx.sink.file(path, read(entry), { size: entry.size, executable }));

@@ -52,6 +52,8 @@ export interface TarItem {
   linkname?: string;
   /** Size written in the header, when it should lie. */
   size?: number;
+  /** Write a wrong header checksum. */
+  badChecksum?: boolean;
 }
 
 function octal(value: number, width: number): string {
@@ -73,7 +75,7 @@ export function tarHeader(item: TarItem): Buffer {
   h.fill(' ', 148, 156);
   let sum = 0;
   for (const byte of h) sum += byte;
-  h.write(octal(sum, 7) + ' ', 148, 'latin1');
+  h.write(octal(item.badChecksum ? sum + 1 : sum, 7) + ' ', 148, 'latin1');
   return h;
 }
 
