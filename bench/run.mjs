@@ -20,6 +20,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { summariseProfile, formatSummary } from './profile-summary.mjs';
+import { benchTemplateFix, templateFixTable } from './template-fix.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(REPO, 'bin', 'models.js');
@@ -35,7 +36,7 @@ const USAGE = `usage: node bench/run.mjs [options]
   --chunk-size SIZE  publish chunk size (default 16MiB)
   --dir DIR          work dir (default <repo>/.bench)
   --server KIND      auto (nginx when installed), nginx or node
-  --only KIND        single or many (default both)
+  --only KIND        single, many or template (default all)
   --profile          also profile one cold install per model with node --cpu-prof
   --out FILE         markdown results (default bench/results.md; --quick: <dir>/results-quick.md)
   --serve            only build, serve and lock the projects, then wait (for manual profiling)
@@ -83,8 +84,10 @@ const WORK = resolve(args.dir);
 const OUT = resolve(args.out ?? (args.quick ? join(WORK, 'results-quick.md') : join(REPO, 'bench', 'results.md')));
 if (!Number.isInteger(FILES) || FILES < 1 || SIZE < FILES) throw new Error('--files must be a positive integer no larger than --size');
 if (!['auto', 'nginx', 'node'].includes(args.server)) throw new Error('--server: expected auto, nginx or node');
-const KINDS = args.only ? [args.only] : ['single', 'many'];
-if (!KINDS.every((k) => k === 'single' || k === 'many')) throw new Error('--only: expected single or many');
+const KINDS = args.only ? [args.only] : ['single', 'many', 'template'];
+if (!KINDS.every((k) => k === 'single' || k === 'many' || k === 'template')) throw new Error('--only: expected single, many or template');
+/** The install/verify rows; `template` is the delta-update row (bench/template-fix.mjs). */
+const MODEL_KINDS = KINDS.filter((k) => k !== 'template');
 
 // ---------------------------------------------------------------------------------------------
 // processes
@@ -541,7 +544,7 @@ function report(results, infos, lim, machineInfo, started) {
     rows.push(`| ${measurement} | ${fmtS(ours)} | ${base ? `${fmtS(base)} ${baseName}` : baseName} | ${fmtRatio(ratio)} | ${target}${limit ? check(ratio, limit) : ''} | ${fmtMB(ours?.rssMB)} / ${fmtMB(base?.rssMB)} |`);
   };
   let peak = 0;
-  for (const kind of KINDS) {
+  for (const kind of MODEL_KINDS) {
     const r = results[kind];
     const l = `(${infos[kind].label})`;
     row(`cold install ${l}`, r.cold, r.curl, 'curl + openssl', '≤ 1.2×', 1.2);
@@ -606,6 +609,7 @@ async function main() {
   const tools = { aria2c: await which('aria2c') };
   if (!tools.aria2c) log('note: aria2c not found (apt-get install aria2): that baseline is skipped');
 
+  if (MODEL_KINDS.length === 0) return templateOnly(started);
   const infos = await prepareData(DATA);
   const server = await startServer(join(DATA, 'www'));
   log(`server: ${server.name} at ${server.url}`);
@@ -619,7 +623,7 @@ async function main() {
   process.once('SIGTERM', onSignal);
 
   if (args.serve) {
-    for (const kind of KINDS) {
+    for (const kind of MODEL_KINDS) {
       const proj = await setupProject(kind, server);
       log(`${infos[kind].label}: cd ${relative(process.cwd(), proj) || '.'} && MODELS_CACHE_DIR=${join(WORK, `cache-${kind}`)} node ${relative(proj, CLI)} install --frozen`);
     }
@@ -633,22 +637,37 @@ async function main() {
   try {
     machineInfo = await machine(server.name);
     lim = await limits(server, infos.single);
-    for (const kind of KINDS) results[kind] = await benchModel(kind, infos[kind], server, tools);
+    for (const kind of MODEL_KINDS) results[kind] = await benchModel(kind, infos[kind], server, tools);
   } finally {
     await stop();
   }
+  const template = KINDS.includes('template') ? `\n${templateFixTable(await benchTemplateFix(templateContext()), SIZE, CHUNK)}\n` : '';
 
   const { table, limitLines, machineLines } = report(results, infos, lim, machineInfo, started);
   let profileText = '';
-  for (const kind of KINDS) {
+  for (const kind of MODEL_KINDS) {
     const p = results[kind].profile;
     if (p) profileText += `\n### Profile: cold install, ${infos[kind].label} (${p.seconds.toFixed(2)} s under --cpu-prof)\n\n\`${relative(REPO, p.path)}\`\n\n${formatSummary(p.summary)}\n`;
   }
-  const md = `## Benchmark: ${formatSize(SIZE)} models\n\n${table}\n\nMachine:\n\n${machineLines}\n\n${limitLines}\n${profileText}`;
+  const md = `## Benchmark: ${formatSize(SIZE)} models\n\n${table}\n${template}\nMachine:\n\n${machineLines}\n\n${limitLines}\n${profileText}`;
   process.stdout.write(`\n${md}`);
   await mkdir(dirname(OUT), { recursive: true });
   await writeFile(OUT, `<!-- written by \`npm run bench\` (bench/run.mjs); do not edit by hand -->\n\n${md}`);
   log(`\nwritten to ${relative(process.cwd(), OUT) || OUT}`);
+}
+
+function templateContext() {
+  return { work: WORK, size: SIZE, chunkSize: CHUNK, cli: CLI, models, measure, mustExec, cleanEnv, startServer, log, sh };
+}
+
+/** `--only template`: just the delta-update row, written to <dir>/results-template.md. */
+async function templateOnly(started) {
+  const results = await benchTemplateFix(templateContext());
+  const out = args.out ? OUT : join(WORK, 'results-template.md');
+  const md = `## Benchmark: template fix\n\n${templateFixTable(results, SIZE, CHUNK)}\n\n- each figure is the median of ${RUNS} runs; load average (1 min) at start ${LOAD_AT_START.toFixed(2)}, at end ${loadavg()[0].toFixed(2)}; ${cpus().length} CPUs; Node.js ${process.version}; server: ${(await which('nginx')) && args.server !== 'node' ? 'nginx' : "the project's node:http registry server"}\n- date: ${new Date(started).toISOString().slice(0, 16).replace('T', ' ')} UTC; total ${((Date.now() - started) / 60000).toFixed(1)} min\n`;
+  process.stdout.write(`\n${md}`);
+  await writeFile(out, `<!-- written by \`npm run bench -- --only template\` (bench/run.mjs); do not edit by hand -->\n\n${md}`);
+  log(`\nwritten to ${relative(process.cwd(), out) || out}`);
 }
 
 main().catch((error) => {
