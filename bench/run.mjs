@@ -657,7 +657,7 @@ async function main() {
 }
 
 function templateContext() {
-  return { work: WORK, size: SIZE, chunkSize: CHUNK, cli: CLI, models, measure, mustExec, cleanEnv, startServer, log, sh };
+  return { work: WORK, size: SIZE, runs: RUNS, chunkSize: CHUNK, cli: CLI, models, measure, mustExec, cleanEnv, startServer, log, sh };
 }
 
 /** `--only template`: just the delta-update row, written to <dir>/results-template.md. */

@@ -69,7 +69,8 @@ async function prepare(dir, size, log) {
 }
 
 /**
- * ctx: { work, size, runs, chunkSize, models, measure, mustExec, cleanEnv, cli, startServer, log, sh }
+ * ctx: { work, size, runs, chunkSize, cli, models, measure, mustExec, cleanEnv, startServer, log, sh }.
+ * Fixed and cdc runs alternate, so that other load on the machine weighs on both alike.
  */
 export async function benchTemplateFix(ctx) {
   const { work, size, log } = ctx;
@@ -78,37 +79,41 @@ export async function benchTemplateFix(ctx) {
   const www = join(dir, 'www');
   await mkdir(www, { recursive: true });
   const server = await ctx.startServer(www);
-  const results = {};
+  const kinds = ['fixed', 'cdc'];
+  const setups = Object.fromEntries(kinds.map((chunking) => [chunking, setup(ctx, chunking, { v1, v2, www, server })]));
+  const results = Object.fromEntries(kinds.map((k) => [k, {}]));
   try {
-    for (const chunking of ['fixed', 'cdc']) {
-      log(`\ntemplate fix: --chunking ${chunking}`);
-      results[chunking] = await oneChunking(ctx, chunking, { v1, v2, www, server });
+    for (const step of ['publish', 'publish2', 'install', 'update']) {
+      log(`\ntemplate fix: ${step}`);
+      const times = Object.fromEntries(kinds.map((k) => [k, []]));
+      for (let i = 0; i < ctx.runs; i++) {
+        for (const chunking of kinds) {
+          const m = await ctx.measure(`${setups[chunking].labels[step]} (${chunking}) ${i + 1}/${ctx.runs}`, { ...setups[chunking].steps[step], runs: 1 });
+          times[chunking].push(m.seconds);
+        }
+      }
+      for (const chunking of kinds) results[chunking][step] = { seconds: median(times[chunking]), all: times[chunking] };
     }
+    for (const chunking of kinds) Object.assign(results[chunking], await setups[chunking].facts());
   } finally {
     await server.close();
   }
   return results;
 }
 
-async function oneChunking(ctx, chunking, { v1, v2, www, server }) {
-  const { models, measure, mustExec, cleanEnv, cli, work } = ctx;
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+};
+
+/** The four measured steps for one chunking, and the facts (bytes, chunks) gathered along the way. */
+function setup(ctx, chunking, { v1, v2, www, server }) {
+  const { models, mustExec, cleanEnv, cli, work } = ctx;
   const registry = join(www, chunking);
   const flags = chunking === 'fixed' ? ['--chunking', 'fixed', '--chunk-size', ctx.chunkSize] : ['--chunking', 'cdc'];
   const publish = (raw, version) => () => models(['publish', dirname(raw), '--to', registry, '--model', 'bench/template', '--version', version, ...flags, '--json']);
-  const r = {};
-  r.publish = await measure(`publish v1, new registry (${chunking})`, { prepare: () => rm(registry, { recursive: true, force: true }), run: publish(v1, 'v1') });
-  r.publish2 = await measure(`publish v2 into the registry holding v1 (${chunking})`, {
-    prepare: () => mustExec(process.execPath, [cli, 'publish', dirname(v1), '--to', registry, '--model', 'bench/template', '--version', 'v1', ...flags, '--quiet']),
-    run: async () => {
-      const res = await publish(v2, 'v2')();
-      // Remove v2 again so the next run publishes it anew (its chunks are re-checked, never trusted).
-      await mustExec(process.execPath, ['-e', removeVersion, join(registry, 'models.json')]);
-      return res;
-    },
-  });
-  const published = JSON.parse((await publish(v2, 'v2')()).stdout);
-  r.chunks = published.chunks;
-
+  const publishV1 = () => mustExec(process.execPath, [cli, 'publish', dirname(v1), '--to', registry, '--model', 'bench/template', '--version', 'v1', ...flags, '--quiet']);
   const proj = join(work, `proj-template-${chunking}`);
   const cache = join(work, `cache-template-${chunking}`);
   const env = cleanEnv({ MODELS_CACHE_DIR: cache });
@@ -121,25 +126,54 @@ async function oneChunking(ctx, chunking, { v1, v2, www, server }) {
     await mustExec(process.execPath, [cli, 'lock', '--quiet'], { cwd: proj, env });
     await ctx.sh('sync');
   };
-  r.install = await measure(`cold install v1 (${chunking})`, { prepare: installV1, run: () => models(['install', '--frozen', '--quiet'], { cwd: proj, env }) });
-  let json;
-  r.update = await measure(`update v1 -> v2 (${chunking})`, {
-    prepare: async () => {
-      await installV1();
-      await mustExec(process.execPath, [cli, 'install', '--frozen', '--quiet'], { cwd: proj, env });
-      await writeFile(join(proj, 'models.yaml'), yaml('v2'));
+  const facts = {};
+  const steps = {
+    publish: {
+      prepare: () => rm(registry, { recursive: true, force: true }),
+      run: async () => {
+        const res = await publish(v1, 'v1')();
+        if (res.code === 0) facts.chunks = JSON.parse(res.stdout).chunks;
+        return res;
+      },
     },
-    run: async () => {
-      const res = await models(['update', '--json'], { cwd: proj, env });
-      if (res.code === 0) json = JSON.parse(res.stdout);
-      return res;
+    publish2: {
+      prepare: publishV1,
+      run: async () => {
+        const res = await publish(v2, 'v2')();
+        // Remove v2 again so the next run publishes it anew (its chunks are re-checked, never trusted).
+        await mustExec(process.execPath, ['-e', removeVersion, join(registry, 'models.json')]);
+        return res;
+      },
     },
-  });
-  r.fetched = json.bytesDownloaded;
-  r.reused = json.bytesFromCache;
-  await rm(proj, { recursive: true, force: true });
-  await rm(cache, { recursive: true, force: true });
-  return r;
+    install: { prepare: installV1, run: () => models(['install', '--frozen', '--quiet'], { cwd: proj, env }) },
+    update: {
+      prepare: async () => {
+        await publish(v2, 'v2')();
+        await installV1();
+        await mustExec(process.execPath, [cli, 'install', '--frozen', '--quiet'], { cwd: proj, env });
+        await writeFile(join(proj, 'models.yaml'), yaml('v2'));
+      },
+      run: async () => {
+        const res = await models(['update', '--json'], { cwd: proj, env });
+        if (res.code === 0) {
+          const json = JSON.parse(res.stdout);
+          facts.fetched = json.bytesDownloaded;
+          facts.reused = json.bytesFromCache;
+        }
+        return res;
+      },
+    },
+  };
+  const labels = { publish: 'publish v1, new registry', publish2: 'publish v2 into the registry holding v1', install: 'cold install v1', update: 'update v1 -> v2' };
+  return {
+    steps,
+    labels,
+    facts: async () => {
+      await rm(proj, { recursive: true, force: true });
+      await rm(cache, { recursive: true, force: true });
+      return facts;
+    },
+  };
 }
 
 const removeVersion = `const fs = require('fs'); const p = process.argv[1]; const j = JSON.parse(fs.readFileSync(p, 'utf8')); delete j.bench.template.v2; fs.writeFileSync(p, JSON.stringify(j, null, 1) + '\\n');`;
@@ -163,6 +197,6 @@ export function templateFixTable(results, size, chunkSize) {
     `| publish v1 into a new registry | ${s(fixed.publish)} | ${s(cdc.publish)} | ${ratio(cdc.publish, fixed.publish)} | ≤ 1.3×${ok(publishRatio <= 1.3)} |`,
     `| publish v2 into the registry holding v1 | ${s(fixed.publish2)} | ${s(cdc.publish2)} | ${ratio(cdc.publish2, fixed.publish2)} | |`,
     `| cold install v1 | ${s(fixed.install)} | ${s(cdc.install)} | ${ratio(cdc.install, fixed.install)} | ≈ 1×${ok(installRatio <= 1.1)} |`,
-    `| chunks (requests for a cold install) | ${fixed.chunks} | ${cdc.chunks} | | |`,
+    `| chunks of v1 (requests for a cold install) | ${fixed.chunks} | ${cdc.chunks} | | |`,
   ].join('\n');
 }
