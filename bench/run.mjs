@@ -150,7 +150,7 @@ async function timed(cmd, argv, options = {}) {
   let env = options.env ?? cleanEnv();
   if (TIME) {
     runCmd = TIME;
-    runArgs = ['-f', '%M', '-o', rssFile, '--', cmd, ...argv];
+    runArgs = ['-f', '%M %U %S', '-o', rssFile, '--', cmd, ...argv];
   } else if (cmd === process.execPath) {
     env = { ...env, NODE_OPTIONS: `--require ${RSS_HOOK}`, BENCH_RSS_FILE: rssFile };
   }
@@ -158,14 +158,17 @@ async function timed(cmd, argv, options = {}) {
   const r = await exec(runCmd, runArgs, { ...options, env });
   const seconds = (performance.now() - started) / 1000;
   let rssMB;
+  let cpuSeconds;
   try {
     const lines = (await readFile(rssFile, 'utf8')).trim().split('\n');
-    rssMB = Number(lines[lines.length - 1]) / 1024;
-    if (!Number.isFinite(rssMB)) rssMB = undefined;
+    // "<max RSS KiB> <user s> <system s>"
+    const [rss, user, system] = (lines[lines.length - 1] ?? '').split(' ').map(Number);
+    rssMB = Number.isFinite(rss) ? rss / 1024 : undefined;
+    cpuSeconds = Number.isFinite(user) && Number.isFinite(system) ? user + system : undefined;
   } catch {
     rssMB = undefined;
   }
-  return { seconds, rssMB, code: r.code, stderr: r.stderr, stdout: r.stdout };
+  return { seconds, rssMB, cpuSeconds, code: r.code, stderr: r.stderr, stdout: r.stdout };
 }
 
 const median = (xs) => {
@@ -180,6 +183,7 @@ const median = (xs) => {
  */
 async function measure(label, { prepare, run, allowFailure, runs = RUNS }) {
   const times = [];
+  const cpu = [];
   let rss;
   for (let i = 0; i < runs; i++) {
     if (prepare) await prepare();
@@ -192,10 +196,11 @@ async function measure(label, { prepare, run, allowFailure, runs = RUNS }) {
       throw new Error(`${label} failed (exit ${r.code}):\n${r.stderr}`);
     }
     times.push(r.seconds);
+    if (r.cpuSeconds !== undefined) cpu.push(r.cpuSeconds);
     if (r.rssMB !== undefined) rss = Math.max(rss ?? 0, r.rssMB);
     log(`  ${label} ${i + 1}/${runs}: ${r.seconds.toFixed(3)} s${r.rssMB !== undefined ? `, ${r.rssMB.toFixed(0)} MB` : ''}`);
   }
-  return { seconds: median(times), all: times, rssMB: rss };
+  return { seconds: median(times), all: times, rssMB: rss, cpuSeconds: cpu.length ? median(cpu) : undefined };
 }
 
 function log(line) {
@@ -604,7 +609,7 @@ async function main() {
   TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
   if (!TIME) {
     log('note: /usr/bin/time not found (apt-get install time): peak RSS of baselines is n/a');
-    await writeFile(RSS_HOOK, "process.on('exit', () => require('fs').writeFileSync(process.env.BENCH_RSS_FILE, String(process.resourceUsage().maxRSS)));\n");
+    await writeFile(RSS_HOOK, "process.on('exit', () => { const u = process.resourceUsage(); require('fs').writeFileSync(process.env.BENCH_RSS_FILE, `${u.maxRSS} ${u.userCPUTime / 1e6} ${u.systemCPUTime / 1e6}`); });\n");
   }
   const tools = { aria2c: await which('aria2c') };
   if (!tools.aria2c) log('note: aria2c not found (apt-get install aria2): that baseline is skipped');

@@ -33,7 +33,7 @@ export interface PublishOptions {
   aliases?: string[];
   /**
    * `cdc`: content-defined chunks (docs/cdc.md), so a later version that changes a few bytes shares
-   * every other chunk. `fixed`: every `chunkSize` bytes. Default: `fixed` when `chunkSize` is given, else DEFAULT_CHUNKING.
+   * every other chunk. `fixed`: every `chunkSize` bytes. Default: `fixed` when `chunkSize` is given, else what the model's published versions use, else `cdc`.
    */
   chunking?: Chunking;
   /** For `fixed` chunking only. Default 16 MiB. */
@@ -60,8 +60,8 @@ export interface PublishResult {
 }
 
 export const DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024;
-/** Decided by measurement (README, "Content-defined chunking"). */
-export const DEFAULT_CHUNKING: Chunking = 'fixed';
+/** For new models; decided by measurement (README, "Content-defined chunking"). */
+export const DEFAULT_CHUNKING: Chunking = 'cdc';
 /** One chunk is held in memory: keep that bounded. */
 const MAX_CHUNK_SIZE = 1024 * 1024 * 1024;
 const NAME_PART = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -236,12 +236,15 @@ interface StreamResult {
   totalSize: number;
 }
 
-/** Read size: a cut moves the bytes read past it to the buffer's start, so keep reads modest. */
+/** Read size: a cut moves the bytes read past it to the other buffer, so keep reads modest. */
 const READ_SIZE = 4 * 1024 * 1024;
+/** Up to this chunk size a chunk is written while the next one is read (two buffers in memory). */
+const OVERLAP_MAX_CHUNK = 64 * 1024 * 1024;
 
 /**
  * One pass over the files, in order, as one stream: hash each file, find chunk boundaries with
- * `cutter`, hash each chunk; `sink` gets every chunk (and the remainder). Memory: one chunk.
+ * `cutter`, hash each chunk; `sink` gets every chunk (and the remainder) and writes it while the
+ * next chunk is read and hashed. Memory: two chunks (one for chunks above OVERLAP_MAX_CHUNK).
  */
 async function streamChunks(
   files: SourceFile[],
@@ -251,18 +254,29 @@ async function streamChunks(
   onProgress?: (event: PublishProgress) => void,
 ): Promise<StreamResult> {
   const totalSize = files.reduce((sum, f) => sum + f.size, 0);
-  const buffer = Buffer.allocUnsafe(Math.min(cutter.maxChunk, Math.max(totalSize, 1)));
+  const size = Math.min(cutter.maxChunk, Math.max(totalSize, 1));
+  let buffer = Buffer.allocUnsafe(size);
+  let spare = size <= OVERLAP_MAX_CHUNK ? Buffer.allocUnsafe(size) : undefined;
   let fill = 0;
   let done = 0;
+  let writing: Promise<void> = Promise.resolve();
   const chunks: string[] = [];
   const sizes: number[] = [];
   const emit = async (length: number): Promise<void> => {
     const bytes = buffer.subarray(0, length);
     const hash = sha256(bytes);
-    await sink(hash, bytes);
     chunks.push(hash);
     sizes.push(length);
-    buffer.copyWithin(0, length, fill);
+    if (!spare) {
+      await sink(hash, bytes);
+      buffer.copyWithin(0, length, fill);
+    } else {
+      await writing; // the spare buffer held the previous chunk until its write finished
+      spare.set(buffer.subarray(length, fill));
+      [buffer, spare] = [spare, buffer];
+      writing = sink(hash, bytes);
+      writing.catch(() => undefined); // awaited (and thrown) at the next chunk or the end
+    }
     fill -= length;
   };
   const manifestFiles: ManifestFile[] = [];
@@ -310,6 +324,7 @@ async function streamChunks(
     manifestFiles.push({ path: file.path, size: file.size, sha256: fileHash.digest('hex') });
   }
   if (fill > 0) await emit(fill);
+  await writing;
   return { chunks, sizes, files: manifestFiles, totalSize };
 }
 
@@ -497,7 +512,13 @@ export async function withRegistryLock<T>(registryDir: string, body: (assertLock
 // ---------------------------------------------------------------------------------------------
 // publish
 
-function validateOptions(options: PublishOptions): { group: string; name: string; chunking: Chunking; chunkSize: number; aliases: string[] } {
+interface Scheme {
+  chunking: Chunking;
+  /** The manifest's chunk_size: every fixed chunk's size, or the largest content-defined chunk. */
+  chunkSize: number;
+}
+
+function validateOptions(options: PublishOptions): { group: string; name: string; scheme: Scheme | undefined; aliases: string[] } {
   const parts = String(options.model).split('/');
   if (parts.length !== 2 || !parts.every((p) => NAME_PART.test(p))) {
     throw usage(
@@ -512,8 +533,10 @@ function validateOptions(options: PublishOptions): { group: string; name: string
     if (!VERSION_NAME.test(String(alias))) throw usage(`invalid alias name "${alias}"`, versionHint);
     if (alias === options.version) throw usage(`alias "${alias}" is the version itself`, 'choose an alias name like latest or stable');
   }
-  const chunking = options.chunking ?? (options.chunkSize === undefined ? DEFAULT_CHUNKING : 'fixed');
-  if (chunking !== 'fixed' && chunking !== 'cdc') throw usage(`invalid chunking "${String(chunking)}"`, 'use --chunking cdc or --chunking fixed');
+  const chunking = options.chunking ?? (options.chunkSize === undefined ? undefined : 'fixed');
+  if (chunking !== undefined && chunking !== 'fixed' && chunking !== 'cdc') {
+    throw usage(`invalid chunking "${String(chunking)}"`, 'use --chunking cdc or --chunking fixed');
+  }
   if (chunking === 'cdc' && options.chunkSize !== undefined) {
     throw usage('--chunk-size applies to --chunking fixed only', 'drop --chunk-size: content-defined chunks are 4 to 16 MiB (docs/cdc.md)');
   }
@@ -526,11 +549,37 @@ function validateOptions(options: PublishOptions): { group: string; name: string
       throw usage(`invalid metadata entry "${key}"`, 'write metadata as KEY=VALUE with a non-empty key');
     }
   }
-  return { group: parts[0] as string, name: parts[1] as string, chunking, chunkSize, aliases };
+  return { group: parts[0] as string, name: parts[1] as string, scheme: chunking ? { chunking, chunkSize } : undefined, aliases };
+}
+
+/**
+ * Without --chunking or --chunk-size, a model keeps the chunking its versions were published with
+ * (this version's when it exists, else `latest`'s, else the last one listed), so that a new
+ * version shares their chunks; a new model gets DEFAULT_CHUNKING. A manifest with `chunk_sizes`
+ * counts as cdc; without, as fixed chunks of its `chunk_size`.
+ */
+async function inheritScheme(dataDir: string, versions: Record<string, VersionEntry>, version: string): Promise<Scheme> {
+  const entry = versions[version] ?? versions.latest ?? Object.values(versions).at(-1);
+  const fallback: Scheme = DEFAULT_CHUNKING === 'cdc' ? { chunking: 'cdc', chunkSize: CDC.max } : { chunking: 'fixed', chunkSize: DEFAULT_CHUNK_SIZE };
+  if (!entry) return fallback;
+  try {
+    const manifest = parseManifest(await readFile(join(dataDir, entry.hash)), entry.hash).manifest;
+    if (manifest.chunk_sizes) return { chunking: 'cdc', chunkSize: CDC.max };
+    return manifest.chunk_size <= MAX_CHUNK_SIZE ? { chunking: 'fixed', chunkSize: manifest.chunk_size } : fallback;
+  } catch {
+    return fallback; // a missing or unreadable manifest: nothing to stay compatible with
+  }
+}
+
+/** ~70 bytes per chunk entry: refuse before writing a manifest clients would reject as too large. */
+function checkManifestSize(totalSize: number, { chunking, chunkSize }: Scheme): void {
+  if (Math.ceil(totalSize / (chunking === 'cdc' ? CDC.min : chunkSize)) * 80 > MAX_MANIFEST_BYTES) {
+    throw usage(`chunk size ${chunkSize} is too small for ${totalSize} bytes (the manifest would be too large)`, 'use a bigger --chunk-size, e.g. 16MiB');
+  }
 }
 
 export async function publish(options: PublishOptions): Promise<PublishResult> {
-  const { group, name, chunking, chunkSize, aliases } = validateOptions(options);
+  const { group, name, scheme: requested, aliases } = validateOptions(options);
   const model = `${group}/${name}`;
   const { registryDir, sourceDir } = options;
   const { root, files } = await scanSource(sourceDir);
@@ -538,10 +587,7 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
     throw usage(`source folder ${sourceDir} holds no files`, 'put the model files in the folder, then publish');
   }
   const totalSize = files.reduce((sum, f) => sum + f.size, 0);
-  // ~70 bytes per chunk entry: refuse before writing anything a manifest clients would reject.
-  if (Math.ceil(totalSize / (chunking === 'cdc' ? CDC.min : chunkSize)) * 80 > MAX_MANIFEST_BYTES) {
-    throw usage(`chunk size ${chunkSize} is too small for ${totalSize} bytes (the manifest would be too large)`, 'use a bigger --chunk-size, e.g. 16MiB');
-  }
+  if (requested) checkManifestSize(totalSize, requested); // before anything is created
 
   const insideSource = (): ModelsError =>
     usage(`registry ${registryDir} is inside the source folder ${sourceDir}`, 'put the registry folder somewhere else');
@@ -562,6 +608,8 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
   const versionsBefore = before[group]?.[name] ?? {};
   checkNames(versionsBefore, { ...change, hash: '' });
   const existingHash = versionsBefore[options.version]?.hash;
+  const { chunking, chunkSize } = requested ?? (await inheritScheme(dataDir, versionsBefore, options.version));
+  checkManifestSize(totalSize, { chunking, chunkSize });
 
   let chunksWritten = 0;
   let bytesWritten = 0;

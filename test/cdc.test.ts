@@ -193,6 +193,31 @@ describe('content-defined chunking', () => {
     });
   });
 
+  it('new models are published with cdc by default; a model keeps the chunking its versions use', async () => {
+    const registry = await temp();
+    const source = await temp();
+    await writeFile(join(source, 'a.bin'), noise(300_000, 5));
+    const manifestOf = async (r: PublishResult) => parseManifest(await readFile(join(registry, 'data', r.manifestHash)), r.manifestHash).manifest;
+    const fresh = await publish({ sourceDir: source, registryDir: registry, model: 'test/new', version: 'v1' });
+    expect(fresh.chunking).toBe('cdc');
+    expect(await manifestOf(fresh)).toMatchObject({ chunk_size: CDC.max, chunk_sizes: [300_000] });
+    // A model first published with fixed 64 KiB chunks stays on them, so v2 shares v1's chunks.
+    const old = await publish({ sourceDir: source, registryDir: registry, model: 'test/old', version: 'v1', chunkSize: 64 * 1024 });
+    await writeFile(join(source, 'b.txt'), 'appended file\n');
+    const next = await publish({ sourceDir: source, registryDir: registry, model: 'test/old', version: 'v2' });
+    expect(next.chunking).toBe('fixed');
+    const [m1, m2] = [await manifestOf(old), await manifestOf(next)];
+    expect(m2.chunk_size).toBe(64 * 1024);
+    expect(m2.chunk_sizes).toBeUndefined();
+    expect(m2.chunks.slice(0, -1)).toEqual(m1.chunks.slice(0, -1));
+    // Republishing an existing version without flags gives the same manifest (nothing changes).
+    const again = await publish({ sourceDir: source, registryDir: registry, model: 'test/old', version: 'v2' });
+    expect(again).toMatchObject({ manifestHash: next.manifestHash, unchanged: true });
+    // An explicit --chunking wins.
+    const switched = await publish({ sourceDir: source, registryDir: registry, model: 'test/old', version: 'v3', chunking: 'cdc' });
+    expect(switched.chunking).toBe('cdc');
+  });
+
   it('publish refuses --chunk-size with --chunking cdc, and an unknown --chunking, with exit 2', async () => {
     const source = await temp();
     await mkdir(join(source, 'm'));
