@@ -33,7 +33,8 @@ export interface PublishOptions {
   aliases?: string[];
   /**
    * `cdc`: content-defined chunks (docs/cdc.md), so a later version that changes a few bytes shares
-   * every other chunk. `fixed`: every `chunkSize` bytes. Default: `fixed` when `chunkSize` is given, else what the model's published versions use, else `cdc`.
+   * every other chunk. `fixed`: every `chunkSize` bytes. Default: `fixed` when `chunkSize` is
+   * given, else what the model's published versions use, else DEFAULT_CHUNKING.
    */
   chunking?: Chunking;
   /** For `fixed` chunking only. Default 16 MiB. */
@@ -62,7 +63,7 @@ export interface PublishResult {
 export const DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024;
 /** For new models; decided by measurement (README, "Content-defined chunking"). */
 export const DEFAULT_CHUNKING: Chunking = 'cdc';
-/** One chunk is held in memory: keep that bounded. */
+/** Up to two chunks are held in memory (one when they are big): keep that bounded. */
 const MAX_CHUNK_SIZE = 1024 * 1024 * 1024;
 const NAME_PART = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const VERSION_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
