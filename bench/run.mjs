@@ -20,6 +20,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { summariseProfile, formatSummary } from './profile-summary.mjs';
+import { benchTemplateFix, templateFixTable } from './template-fix.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(REPO, 'bin', 'models.js');
@@ -35,7 +36,7 @@ const USAGE = `usage: node bench/run.mjs [options]
   --chunk-size SIZE  publish chunk size (default 16MiB)
   --dir DIR          work dir (default <repo>/.bench)
   --server KIND      auto (nginx when installed), nginx or node
-  --only KIND        single or many (default both)
+  --only KIND        single, many or template (default all)
   --profile          also profile one cold install per model with node --cpu-prof
   --out FILE         markdown results (default bench/results.md; --quick: <dir>/results-quick.md)
   --serve            only build, serve and lock the projects, then wait (for manual profiling)
@@ -83,8 +84,10 @@ const WORK = resolve(args.dir);
 const OUT = resolve(args.out ?? (args.quick ? join(WORK, 'results-quick.md') : join(REPO, 'bench', 'results.md')));
 if (!Number.isInteger(FILES) || FILES < 1 || SIZE < FILES) throw new Error('--files must be a positive integer no larger than --size');
 if (!['auto', 'nginx', 'node'].includes(args.server)) throw new Error('--server: expected auto, nginx or node');
-const KINDS = args.only ? [args.only] : ['single', 'many'];
-if (!KINDS.every((k) => k === 'single' || k === 'many')) throw new Error('--only: expected single or many');
+const KINDS = args.only ? [args.only] : ['single', 'many', 'template'];
+if (!KINDS.every((k) => k === 'single' || k === 'many' || k === 'template')) throw new Error('--only: expected single, many or template');
+/** The install/verify rows; `template` is the delta-update row (bench/template-fix.mjs). */
+const MODEL_KINDS = KINDS.filter((k) => k !== 'template');
 
 // ---------------------------------------------------------------------------------------------
 // processes
@@ -147,7 +150,7 @@ async function timed(cmd, argv, options = {}) {
   let env = options.env ?? cleanEnv();
   if (TIME) {
     runCmd = TIME;
-    runArgs = ['-f', '%M', '-o', rssFile, '--', cmd, ...argv];
+    runArgs = ['-f', '%M %U %S', '-o', rssFile, '--', cmd, ...argv];
   } else if (cmd === process.execPath) {
     env = { ...env, NODE_OPTIONS: `--require ${RSS_HOOK}`, BENCH_RSS_FILE: rssFile };
   }
@@ -155,14 +158,17 @@ async function timed(cmd, argv, options = {}) {
   const r = await exec(runCmd, runArgs, { ...options, env });
   const seconds = (performance.now() - started) / 1000;
   let rssMB;
+  let cpuSeconds;
   try {
     const lines = (await readFile(rssFile, 'utf8')).trim().split('\n');
-    rssMB = Number(lines[lines.length - 1]) / 1024;
-    if (!Number.isFinite(rssMB)) rssMB = undefined;
+    // "<max RSS KiB> <user s> <system s>"
+    const [rss, user, system] = (lines[lines.length - 1] ?? '').split(' ').map(Number);
+    rssMB = Number.isFinite(rss) ? rss / 1024 : undefined;
+    cpuSeconds = Number.isFinite(user) && Number.isFinite(system) ? user + system : undefined;
   } catch {
     rssMB = undefined;
   }
-  return { seconds, rssMB, code: r.code, stderr: r.stderr, stdout: r.stdout };
+  return { seconds, rssMB, cpuSeconds, code: r.code, stderr: r.stderr, stdout: r.stdout };
 }
 
 const median = (xs) => {
@@ -177,6 +183,7 @@ const median = (xs) => {
  */
 async function measure(label, { prepare, run, allowFailure, runs = RUNS }) {
   const times = [];
+  const cpu = [];
   let rss;
   for (let i = 0; i < runs; i++) {
     if (prepare) await prepare();
@@ -189,10 +196,11 @@ async function measure(label, { prepare, run, allowFailure, runs = RUNS }) {
       throw new Error(`${label} failed (exit ${r.code}):\n${r.stderr}`);
     }
     times.push(r.seconds);
+    if (r.cpuSeconds !== undefined) cpu.push(r.cpuSeconds);
     if (r.rssMB !== undefined) rss = Math.max(rss ?? 0, r.rssMB);
     log(`  ${label} ${i + 1}/${runs}: ${r.seconds.toFixed(3)} s${r.rssMB !== undefined ? `, ${r.rssMB.toFixed(0)} MB` : ''}`);
   }
-  return { seconds: median(times), all: times, rssMB: rss };
+  return { seconds: median(times), all: times, rssMB: rss, cpuSeconds: cpu.length ? median(cpu) : undefined };
 }
 
 function log(line) {
@@ -541,7 +549,7 @@ function report(results, infos, lim, machineInfo, started) {
     rows.push(`| ${measurement} | ${fmtS(ours)} | ${base ? `${fmtS(base)} ${baseName}` : baseName} | ${fmtRatio(ratio)} | ${target}${limit ? check(ratio, limit) : ''} | ${fmtMB(ours?.rssMB)} / ${fmtMB(base?.rssMB)} |`);
   };
   let peak = 0;
-  for (const kind of KINDS) {
+  for (const kind of MODEL_KINDS) {
     const r = results[kind];
     const l = `(${infos[kind].label})`;
     row(`cold install ${l}`, r.cold, r.curl, 'curl + openssl', '≤ 1.2×', 1.2);
@@ -601,11 +609,12 @@ async function main() {
   TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
   if (!TIME) {
     log('note: /usr/bin/time not found (apt-get install time): peak RSS of baselines is n/a');
-    await writeFile(RSS_HOOK, "process.on('exit', () => require('fs').writeFileSync(process.env.BENCH_RSS_FILE, String(process.resourceUsage().maxRSS)));\n");
+    await writeFile(RSS_HOOK, "process.on('exit', () => { const u = process.resourceUsage(); require('fs').writeFileSync(process.env.BENCH_RSS_FILE, `${u.maxRSS} ${u.userCPUTime / 1e6} ${u.systemCPUTime / 1e6}`); });\n");
   }
   const tools = { aria2c: await which('aria2c') };
   if (!tools.aria2c) log('note: aria2c not found (apt-get install aria2): that baseline is skipped');
 
+  if (MODEL_KINDS.length === 0) return templateOnly(started);
   const infos = await prepareData(DATA);
   const server = await startServer(join(DATA, 'www'));
   log(`server: ${server.name} at ${server.url}`);
@@ -619,7 +628,7 @@ async function main() {
   process.once('SIGTERM', onSignal);
 
   if (args.serve) {
-    for (const kind of KINDS) {
+    for (const kind of MODEL_KINDS) {
       const proj = await setupProject(kind, server);
       log(`${infos[kind].label}: cd ${relative(process.cwd(), proj) || '.'} && MODELS_CACHE_DIR=${join(WORK, `cache-${kind}`)} node ${relative(proj, CLI)} install --frozen`);
     }
@@ -633,22 +642,37 @@ async function main() {
   try {
     machineInfo = await machine(server.name);
     lim = await limits(server, infos.single);
-    for (const kind of KINDS) results[kind] = await benchModel(kind, infos[kind], server, tools);
+    for (const kind of MODEL_KINDS) results[kind] = await benchModel(kind, infos[kind], server, tools);
   } finally {
     await stop();
   }
+  const template = KINDS.includes('template') ? `\n${templateFixTable(await benchTemplateFix(templateContext()), SIZE, CHUNK)}\n` : '';
 
   const { table, limitLines, machineLines } = report(results, infos, lim, machineInfo, started);
   let profileText = '';
-  for (const kind of KINDS) {
+  for (const kind of MODEL_KINDS) {
     const p = results[kind].profile;
     if (p) profileText += `\n### Profile: cold install, ${infos[kind].label} (${p.seconds.toFixed(2)} s under --cpu-prof)\n\n\`${relative(REPO, p.path)}\`\n\n${formatSummary(p.summary)}\n`;
   }
-  const md = `## Benchmark: ${formatSize(SIZE)} models\n\n${table}\n\nMachine:\n\n${machineLines}\n\n${limitLines}\n${profileText}`;
+  const md = `## Benchmark: ${formatSize(SIZE)} models\n\n${table}\n${template}\nMachine:\n\n${machineLines}\n\n${limitLines}\n${profileText}`;
   process.stdout.write(`\n${md}`);
   await mkdir(dirname(OUT), { recursive: true });
   await writeFile(OUT, `<!-- written by \`npm run bench\` (bench/run.mjs); do not edit by hand -->\n\n${md}`);
   log(`\nwritten to ${relative(process.cwd(), OUT) || OUT}`);
+}
+
+function templateContext() {
+  return { work: WORK, size: SIZE, runs: RUNS, chunkSize: CHUNK, cli: CLI, models, measure, mustExec, cleanEnv, startServer, log, sh };
+}
+
+/** `--only template`: just the delta-update row, written to <dir>/results-template.md. */
+async function templateOnly(started) {
+  const results = await benchTemplateFix(templateContext());
+  const out = args.out ? OUT : join(WORK, 'results-template.md');
+  const md = `## Benchmark: template fix\n\n${templateFixTable(results, SIZE, CHUNK)}\n\n- each figure is the median of ${RUNS} runs; load average (1 min) at start ${LOAD_AT_START.toFixed(2)}, at end ${loadavg()[0].toFixed(2)}; ${cpus().length} CPUs; Node.js ${process.version}; server: ${(await which('nginx')) && args.server !== 'node' ? 'nginx' : "the project's node:http registry server"}\n- date: ${new Date(started).toISOString().slice(0, 16).replace('T', ' ')} UTC; total ${((Date.now() - started) / 60000).toFixed(1)} min\n`;
+  process.stdout.write(`\n${md}`);
+  await writeFile(out, `<!-- written by \`npm run bench -- --only template\` (bench/run.mjs); do not edit by hand -->\n\n${md}`);
+  log(`\nwritten to ${relative(process.cwd(), out) || out}`);
 }
 
 main().catch((error) => {

@@ -22,6 +22,7 @@ export type { LockOptions, LockResult, LockChange, OutdatedEntry, OutdatedStatus
 export type { SessionOptions } from './session.js';
 export { publish, parseSize } from './publish.js';
 export type { PublishOptions, PublishResult } from './publish.js';
+export type { Chunking } from './chunker.js';
 export { mirror } from './mirror.js';
 export type { MirrorOptions, MirrorResult, MirrorEvent, MirroredModel } from './mirror.js';
 export type { LinkMode } from './store.js';

@@ -12,7 +12,8 @@ import lockfile from 'proper-lockfile';
 import { ModelsError, storageError } from './errors.js';
 import { ensureDir, writeFileAtomic } from './fsutil.js';
 import { sha256, sha256File } from './hash.js';
-import { checkRelativePath, MAX_MANIFEST_BYTES, parseManifest, type Manifest, type ManifestFile } from './registry/manifest.js';
+import { CDC, type Chunking, type Cutter, createCutter } from './chunker.js';
+import { checkRelativePath, chunkSizes, MAX_MANIFEST_BYTES, parseManifest, type Manifest, type ManifestFile } from './registry/manifest.js';
 
 export interface PublishProgress {
   bytesDone: number;
@@ -30,7 +31,13 @@ export interface PublishOptions {
   version: string;
   /** Each becomes `{ hash, alias_of: version }`; moving an existing alias is allowed. */
   aliases?: string[];
-  /** Default 16 MiB. */
+  /**
+   * `cdc`: content-defined chunks (docs/cdc.md), so a later version that changes a few bytes shares
+   * every other chunk. `fixed`: every `chunkSize` bytes. Default: `fixed` when `chunkSize` is
+   * given, else what the model's published versions use, else DEFAULT_CHUNKING.
+   */
+  chunking?: Chunking;
+  /** For `fixed` chunking only. Default 16 MiB. */
   chunkSize?: number;
   metadata?: Record<string, string>;
   onProgress?: (event: PublishProgress) => void;
@@ -42,6 +49,7 @@ export interface PublishResult {
   manifestHash: string;
   totalSize: number;
   files: number;
+  chunking: Chunking;
   chunks: number;
   /** Chunk files this run wrote (the others were already in the registry). */
   chunksWritten: number;
@@ -53,7 +61,9 @@ export interface PublishResult {
 }
 
 export const DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024;
-/** One chunk is held in memory: keep that bounded. */
+/** For new models; decided by measurement (README, "Content-defined chunking"). */
+export const DEFAULT_CHUNKING: Chunking = 'cdc';
+/** Up to two chunks are held in memory (one when they are big): keep that bounded. */
 const MAX_CHUNK_SIZE = 1024 * 1024 * 1024;
 const NAME_PART = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const VERSION_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
@@ -222,32 +232,53 @@ async function scanSource(sourceDir: string): Promise<{ root: string; files: Sou
 
 interface StreamResult {
   chunks: string[];
+  sizes: number[];
   files: ManifestFile[];
   totalSize: number;
 }
 
+/** Read size: a cut moves the bytes read past it to the other buffer, so keep reads modest. */
+const READ_SIZE = 4 * 1024 * 1024;
+/** Up to this chunk size a chunk is written while the next one is read (two buffers in memory). */
+const OVERLAP_MAX_CHUNK = 64 * 1024 * 1024;
+
 /**
- * Read the files in order into one chunk buffer, hashing each file and each chunk as it goes;
- * `sink` gets every full chunk (and the remainder). Memory: one chunk.
+ * One pass over the files, in order, as one stream: hash each file, find chunk boundaries with
+ * `cutter`, hash each chunk; `sink` gets every chunk (and the remainder) and writes it while the
+ * next chunk is read and hashed. Memory: two chunks (one for chunks above OVERLAP_MAX_CHUNK).
  */
 async function streamChunks(
   files: SourceFile[],
-  chunkSize: number,
+  cutter: Cutter,
   sourceDir: string,
   sink: (hash: string, bytes: Buffer) => Promise<void>,
   onProgress?: (event: PublishProgress) => void,
 ): Promise<StreamResult> {
   const totalSize = files.reduce((sum, f) => sum + f.size, 0);
-  const buffer = Buffer.allocUnsafe(Math.min(chunkSize, Math.max(totalSize, 1)));
+  const size = Math.min(cutter.maxChunk, Math.max(totalSize, 1));
+  let buffer = Buffer.allocUnsafe(size);
+  let spare = size <= OVERLAP_MAX_CHUNK ? Buffer.allocUnsafe(size) : undefined;
   let fill = 0;
   let done = 0;
+  let writing: Promise<void> = Promise.resolve();
   const chunks: string[] = [];
-  const flush = async (): Promise<void> => {
-    const bytes = buffer.subarray(0, fill);
+  const sizes: number[] = [];
+  const emit = async (length: number): Promise<void> => {
+    const bytes = buffer.subarray(0, length);
     const hash = sha256(bytes);
-    await sink(hash, bytes);
     chunks.push(hash);
-    fill = 0;
+    sizes.push(length);
+    if (!spare) {
+      await sink(hash, bytes);
+      buffer.copyWithin(0, length, fill);
+    } else {
+      await writing; // the spare buffer held the previous chunk until its write finished
+      spare.set(buffer.subarray(length, fill));
+      [buffer, spare] = [spare, buffer];
+      writing = sink(hash, bytes);
+      writing.catch(() => undefined); // awaited (and thrown) at the next chunk or the end
+    }
+    fill -= length;
   };
   const manifestFiles: ManifestFile[] = [];
   for (const file of files) {
@@ -264,7 +295,7 @@ async function streamChunks(
     try {
       for (;;) {
         // Read one byte past the expected size to notice a file that grew while we read it.
-        const want = Math.min(buffer.length - fill, file.size - read + 1);
+        const want = Math.min(buffer.length - fill, READ_SIZE, file.size - read + 1);
         let n: number;
         try {
           ({ bytesRead: n } = await handle.read(buffer, fill, want, null));
@@ -281,7 +312,7 @@ async function streamChunks(
         read += n;
         done += n;
         onProgress?.({ bytesDone: done, bytesTotal: totalSize, file: file.path });
-        if (fill === buffer.length) await flush();
+        for (let length = cutter.cut(buffer.subarray(0, fill)); length > 0; length = cutter.cut(buffer.subarray(0, fill))) await emit(length);
       }
     } finally {
       await handle.close();
@@ -293,8 +324,9 @@ async function streamChunks(
     }
     manifestFiles.push({ path: file.path, size: file.size, sha256: fileHash.digest('hex') });
   }
-  if (fill > 0) await flush();
-  return { chunks, files: manifestFiles, totalSize };
+  if (fill > 0) await emit(fill);
+  await writing;
+  return { chunks, sizes, files: manifestFiles, totalSize };
 }
 
 /** Fixed key order and formatting: the same content always gives the same manifest hash. */
@@ -303,6 +335,7 @@ export function serializeManifest(manifest: Manifest): string {
     total_size: manifest.total_size,
     chunk_size: manifest.chunk_size,
     chunks: manifest.chunks,
+    ...(manifest.chunk_sizes ? { chunk_sizes: manifest.chunk_sizes } : {}),
     files: manifest.files.map((f) => ({ path: f.path, size: f.size, ...(f.sha256 ? { sha256: f.sha256 } : {}) })),
   };
   return `${JSON.stringify(ordered, null, 1)}\n`;
@@ -480,7 +513,13 @@ export async function withRegistryLock<T>(registryDir: string, body: (assertLock
 // ---------------------------------------------------------------------------------------------
 // publish
 
-function validateOptions(options: PublishOptions): { group: string; name: string; chunkSize: number; aliases: string[] } {
+interface Scheme {
+  chunking: Chunking;
+  /** The manifest's chunk_size: every fixed chunk's size, or the largest content-defined chunk. */
+  chunkSize: number;
+}
+
+function validateOptions(options: PublishOptions): { group: string; name: string; scheme: Scheme | undefined; aliases: string[] } {
   const parts = String(options.model).split('/');
   if (parts.length !== 2 || !parts.every((p) => NAME_PART.test(p))) {
     throw usage(
@@ -495,7 +534,14 @@ function validateOptions(options: PublishOptions): { group: string; name: string
     if (!VERSION_NAME.test(String(alias))) throw usage(`invalid alias name "${alias}"`, versionHint);
     if (alias === options.version) throw usage(`alias "${alias}" is the version itself`, 'choose an alias name like latest or stable');
   }
-  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const chunking = options.chunking ?? (options.chunkSize === undefined ? undefined : 'fixed');
+  if (chunking !== undefined && chunking !== 'fixed' && chunking !== 'cdc') {
+    throw usage(`invalid chunking "${String(chunking)}"`, 'use --chunking cdc or --chunking fixed');
+  }
+  if (chunking === 'cdc' && options.chunkSize !== undefined) {
+    throw usage('--chunk-size applies to --chunking fixed only', 'drop --chunk-size: content-defined chunks are 4 to 16 MiB (docs/cdc.md)');
+  }
+  const chunkSize = chunking === 'cdc' ? CDC.max : (options.chunkSize ?? DEFAULT_CHUNK_SIZE);
   if (!Number.isSafeInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK_SIZE) {
     throw usage(`invalid chunk size ${chunkSize}`, 'use a size between 1 byte and 1 GiB, e.g. --chunk-size 16MiB');
   }
@@ -504,11 +550,37 @@ function validateOptions(options: PublishOptions): { group: string; name: string
       throw usage(`invalid metadata entry "${key}"`, 'write metadata as KEY=VALUE with a non-empty key');
     }
   }
-  return { group: parts[0] as string, name: parts[1] as string, chunkSize, aliases };
+  return { group: parts[0] as string, name: parts[1] as string, scheme: chunking ? { chunking, chunkSize } : undefined, aliases };
+}
+
+/**
+ * Without --chunking or --chunk-size, a model keeps the chunking its versions were published with
+ * (this version's when it exists, else `latest`'s, else the last one listed), so that a new
+ * version shares their chunks; a new model gets DEFAULT_CHUNKING. A manifest with `chunk_sizes`
+ * counts as cdc; without, as fixed chunks of its `chunk_size`.
+ */
+async function inheritScheme(dataDir: string, versions: Record<string, VersionEntry>, version: string): Promise<Scheme> {
+  const entry = versions[version] ?? versions.latest ?? Object.values(versions).at(-1);
+  const fallback: Scheme = DEFAULT_CHUNKING === 'cdc' ? { chunking: 'cdc', chunkSize: CDC.max } : { chunking: 'fixed', chunkSize: DEFAULT_CHUNK_SIZE };
+  if (!entry) return fallback;
+  try {
+    const manifest = parseManifest(await readFile(join(dataDir, entry.hash)), entry.hash).manifest;
+    if (manifest.chunk_sizes) return { chunking: 'cdc', chunkSize: CDC.max };
+    return manifest.chunk_size <= MAX_CHUNK_SIZE ? { chunking: 'fixed', chunkSize: manifest.chunk_size } : fallback;
+  } catch {
+    return fallback; // a missing or unreadable manifest: nothing to stay compatible with
+  }
+}
+
+/** ~70 bytes per chunk entry: refuse before writing a manifest clients would reject as too large. */
+function checkManifestSize(totalSize: number, { chunking, chunkSize }: Scheme): void {
+  if (Math.ceil(totalSize / (chunking === 'cdc' ? CDC.min : chunkSize)) * 80 > MAX_MANIFEST_BYTES) {
+    throw usage(`chunk size ${chunkSize} is too small for ${totalSize} bytes (the manifest would be too large)`, 'use a bigger --chunk-size, e.g. 16MiB');
+  }
 }
 
 export async function publish(options: PublishOptions): Promise<PublishResult> {
-  const { group, name, chunkSize, aliases } = validateOptions(options);
+  const { group, name, scheme: requested, aliases } = validateOptions(options);
   const model = `${group}/${name}`;
   const { registryDir, sourceDir } = options;
   const { root, files } = await scanSource(sourceDir);
@@ -516,10 +588,7 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
     throw usage(`source folder ${sourceDir} holds no files`, 'put the model files in the folder, then publish');
   }
   const totalSize = files.reduce((sum, f) => sum + f.size, 0);
-  // ~70 bytes per chunk entry: refuse before writing anything a manifest clients would reject.
-  if (Math.ceil(totalSize / chunkSize) * 70 > MAX_MANIFEST_BYTES) {
-    throw usage(`chunk size ${chunkSize} is too small for ${totalSize} bytes (the manifest would be too large)`, 'use a bigger --chunk-size, e.g. 16MiB');
-  }
+  if (requested) checkManifestSize(totalSize, requested); // before anything is created
 
   const insideSource = (): ModelsError =>
     usage(`registry ${registryDir} is inside the source folder ${sourceDir}`, 'put the registry folder somewhere else');
@@ -540,6 +609,8 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
   const versionsBefore = before[group]?.[name] ?? {};
   checkNames(versionsBefore, { ...change, hash: '' });
   const existingHash = versionsBefore[options.version]?.hash;
+  const { chunking, chunkSize } = requested ?? (await inheritScheme(dataDir, versionsBefore, options.version));
+  checkManifestSize(totalSize, { chunking, chunkSize });
 
   let chunksWritten = 0;
   let bytesWritten = 0;
@@ -552,8 +623,15 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
   };
   const noSink = async (): Promise<void> => undefined;
 
-  let streamed = await streamChunks(files, chunkSize, sourceDir, existingHash ? noSink : writeSink, options.onProgress);
-  let manifest: Manifest = { total_size: streamed.totalSize, chunk_size: chunkSize, chunks: streamed.chunks, files: streamed.files };
+  const toManifest = (s: StreamResult): Manifest => ({
+    total_size: s.totalSize,
+    chunk_size: chunkSize,
+    chunks: s.chunks,
+    ...(chunking === 'cdc' ? { chunk_sizes: s.sizes } : {}),
+    files: s.files,
+  });
+  let streamed = await streamChunks(files, createCutter(chunking, chunkSize), sourceDir, existingHash ? noSink : writeSink, options.onProgress);
+  let manifest = toManifest(streamed);
   let manifestText = serializeManifest(manifest);
   let manifestHash = sha256(manifestText);
   if (existingHash !== undefined) {
@@ -564,7 +642,7 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
       );
     }
     // Same content: repair the registry only if a chunk went missing or got damaged.
-    const sizes = manifest.chunks.map((_, i) => (i === manifest.chunks.length - 1 ? totalSize - chunkSize * i : chunkSize));
+    const sizes = chunkSizes(manifest);
     let intact = true;
     for (const [i, hash] of manifest.chunks.entries()) {
       if (!(await chunkPresent(join(dataDir, hash), hash, sizes[i] as number))) {
@@ -573,8 +651,8 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
       }
     }
     if (!intact) {
-      streamed = await streamChunks(files, chunkSize, sourceDir, writeSink, options.onProgress);
-      manifest = { total_size: streamed.totalSize, chunk_size: chunkSize, chunks: streamed.chunks, files: streamed.files };
+      streamed = await streamChunks(files, createCutter(chunking, chunkSize), sourceDir, writeSink, options.onProgress);
+      manifest = toManifest(streamed);
       manifestText = serializeManifest(manifest);
       manifestHash = sha256(manifestText);
     }
@@ -609,6 +687,7 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
     manifestHash,
     totalSize,
     files: files.length,
+    chunking,
     chunks: manifest.chunks.length,
     chunksWritten,
     bytesWritten,

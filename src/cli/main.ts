@@ -113,7 +113,8 @@ export function buildProgram(): Command {
     .requiredOption('--model <group/model>', 'the model name')
     .requiredOption('--version <version>', 'the version name (immutable)')
     .option('--alias <alias>', 'an alias pointing at this version (repeatable)', collect)
-    .option('--chunk-size <size>', 'chunk size, e.g. 16MiB (default)')
+    .option('--chunking <kind>', 'cdc (content-defined: new versions share unchanged chunks) or fixed')
+    .option('--chunk-size <size>', 'fixed chunk size, e.g. 16MiB (default; implies --chunking fixed)')
     .option('--metadata <key=value>', 'metadata (repeatable)', collect)
     .addHelpText('after', '\nExamples:\n  models publish ./out --to ./registry --model acme/vad --version v5 --alias latest')
     .action(run(() => import('./commands/publish.js')));

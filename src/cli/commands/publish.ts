@@ -6,6 +6,7 @@ interface Flags {
   model: string;
   version: string;
   alias?: string[];
+  chunking?: string;
   chunkSize?: string;
   metadata?: string[];
 }
@@ -24,6 +25,7 @@ export default async function publishCommand(globals: GlobalOptions, _signal: Ab
     model: flags.model,
     version: flags.version,
     ...(flags.alias ? { aliases: flags.alias } : {}),
+    ...(flags.chunking ? { chunking: flags.chunking as 'fixed' | 'cdc' } : {}),
     ...(flags.chunkSize ? { chunkSize: parseSize(flags.chunkSize) } : {}),
     ...(Object.keys(metadata).length > 0 ? { metadata } : {}),
   });
@@ -31,7 +33,7 @@ export default async function publishCommand(globals: GlobalOptions, _signal: Ab
   out.info(
     result.unchanged
       ? `${result.model}@${result.version} already published (manifest ${result.manifestHash.slice(0, 12)}); nothing written`
-      : `published ${result.model}@${result.version}: ${result.files} files, ${formatBytes(result.totalSize)}, ${result.chunks} chunks (${result.chunksWritten} new), manifest ${result.manifestHash}`,
+      : `published ${result.model}@${result.version}: ${result.files} files, ${formatBytes(result.totalSize)}, ${result.chunks} ${result.chunking} chunks (${result.chunksWritten} new), manifest ${result.manifestHash}`,
   );
   return 0;
 }
