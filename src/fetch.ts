@@ -77,6 +77,9 @@ export interface FetchEnv {
 const WRITE_BATCH = 1024 * 1024;
 const PROGRESS_RECORD_EVERY = 1024 * 1024;
 
+/** `done\tN`, `undo\tN` or `prog\tN\tBYTES\t"validator"`, as written below. */
+const JOURNAL_LINE = /^(done|undo|prog)\t(\d{1,15})(?:\t(\d{1,15})\t("(?:[^"\\]|\\.)*"))?$/;
+
 /** Append-only record of verified chunks and in-flight progress for one manifest. */
 export class Journal {
   readonly done = new Set<number>();
@@ -108,14 +111,47 @@ export class Journal {
       throw storageError(error, 'create', path);
     });
     const journal = new Journal(handle, text.length > 0, path);
-    for (const line of text.split('\n')) {
-      const [kind, index, bytes, validator] = line.split('\t');
-      const i = Number(index);
-      if (!Number.isSafeInteger(i)) continue;
-      if (kind === 'done') journal.done.add(i);
-      else if (kind === 'prog' && validator) journal.progress.set(i, { bytes: Number(bytes), validator: JSON.parse(validator) as string });
+    try {
+      const lines = text.split('\n');
+      // Every record ends with a newline: what follows the last one is a line torn by a crash
+      // (`done\t12` cut to `done\t1` would lie). Drop it, and end it so the next record starts afresh.
+      const torn = lines.pop();
+      for (const line of lines) journal.replay(line);
+      if (torn) await journal.append('\n');
+    } catch (error) {
+      await journal.close();
+      throw error;
     }
     return journal;
+  }
+
+  /**
+   * Apply one journal line. Anything that is not exactly a record this code writes (a line cut by a
+   * power loss, zeros from a lost page, garbage) is skipped: at worst a chunk is fetched again.
+   */
+  private replay(line: string): void {
+    const match = JOURNAL_LINE.exec(line);
+    if (!match) return;
+    const [, kind, indexText, bytesText, validatorJson] = match;
+    if ((kind === 'prog') !== (validatorJson !== undefined)) return;
+    const index = Number(indexText);
+    if (!Number.isSafeInteger(index)) return;
+    if (kind === 'done') {
+      this.done.add(index);
+      this.progress.delete(index);
+    } else if (kind === 'undo') {
+      this.done.delete(index);
+      this.progress.delete(index);
+    } else {
+      const bytes = Number(bytesText);
+      let validator: unknown;
+      try {
+        validator = JSON.parse(validatorJson as string);
+      } catch {
+        return;
+      }
+      if (Number.isSafeInteger(bytes) && typeof validator === 'string' && validator !== '') this.progress.set(index, { bytes, validator });
+    }
   }
 
   async markDone(index: number): Promise<void> {
