@@ -222,11 +222,17 @@ async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<void> {
     for (const job of jobs.values()) {
       for (const t of job.targets) remaining.set(t.span.index, (remaining.get(t.span.index) ?? 0) + (journal.done.has(job.chunk.index) ? 0 : 1));
     }
+    const failures: unknown[] = [];
+    const fail = (error: unknown) => {
+      failures.push(error);
+      controller.abort();
+    };
+    // Handled at once: a file failing its hash while chunks are in flight stops the rest (exit 6),
+    // rather than waiting unobserved (an unhandled rejection) until every chunk is in.
     const finishing: Promise<void>[] = [];
-    const finish = (index: number) => finishing.push(finishFile(env, plan, partials.get(index) as PartialFile, feeders.get(index) as PrefixFeeder));
+    const finish = (index: number) => finishing.push(finishFile(env, plan, partials.get(index) as PartialFile, feeders.get(index) as PrefixFeeder).catch(fail));
     for (const [index, count] of remaining) if (count === 0) finish(index);
 
-    const failures: unknown[] = [];
     await Promise.all(
       [...jobs.values()]
         .filter((job) => !journal.done.has(job.chunk.index))
@@ -242,14 +248,12 @@ async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<void> {
                 if (left === 0) finish(t.span.index);
               }
             } catch (error) {
-              failures.push(error);
-              controller.abort();
+              fail(error);
             }
           }),
         ),
     );
-    const finished = await Promise.allSettled(finishing);
-    for (const outcome of finished) if (outcome.status === 'rejected') failures.push(outcome.reason);
+    await Promise.all(finishing);
     if (env.signal?.aborted) throw abortError();
     const first = failures.find((e) => !(isModelsError(e) && e.code === 'E_ABORTED')) ?? failures[0];
     if (first) throw first;

@@ -46,7 +46,7 @@ function replay(records: Rec[]): { done: number[]; progress: [number, { bytes: n
     } else if (r.kind === 'undo') {
       done.delete(r.index);
       progress.delete(r.index);
-    } else progress.set(r.index, { bytes: r.bytes, validator: r.validator });
+    } else if (r.kind === 'prog') progress.set(r.index, { bytes: r.bytes, validator: r.validator });
   }
   return { done: [...done].sort((a, b) => a - b), progress: [...progress].sort((a, b) => a[0] - b[0]) };
 }
