@@ -3,6 +3,7 @@
  * manual redirects so that the bearer token never crosses to another origin, idle (not total)
  * body timeouts, and a classification of every failure into "retry" or "give up".
  */
+import { PassThrough, type Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { ModelsError } from './errors.js';
 
@@ -114,7 +115,7 @@ export class HttpClient {
       }
       let response: Dispatcher.ResponseData;
       try {
-        response = await request(current, { method: 'GET', headers: sendHeaders, dispatcher, signal: signal ?? null });
+        response = await request(current, { method: 'GET', headers: sendHeaders, dispatcher, signal: signal ?? null, highWaterMark: BODY_HIGH_WATER });
       } catch (error) {
         if (signal?.aborted) throw error;
         throw new TransientError(`${describeNetworkError(error)} (GET ${redact(current)})`, redact(current));
@@ -146,7 +147,8 @@ export class HttpClient {
             : 'check the registry URL and that it serves an XPRIM registry';
         throw new ModelsError('E_HTTP', `HTTP ${status} from ${redact(current)}`, { hint });
       }
-      return { status, url: redact(current), headers: response.headers, body: response.body };
+      const length = Number(response.headers['content-length']);
+      return { status, url: redact(current), headers: response.headers, body: guardBody(response.body, Number.isSafeInteger(length) ? length : undefined) };
     }
   }
 
@@ -155,6 +157,40 @@ export class HttpClient {
     this.dispatcher = undefined;
     await dispatcher?.close().catch(() => undefined);
   }
+}
+
+const BODY_HIGH_WATER = 64 * 1024;
+/** Read-ahead kept between undici and a slow reader; more than undici's buffer plus one socket read. */
+const READ_AHEAD = 256 * 1024;
+
+/**
+ * undici 7 kills the process (`assert(!this.paused)`, nodejs/undici#5360; fixed only in undici 8,
+ * which needs Node 22) when a server closes the connection right after the last body byte
+ * (HTTP/1.0, `Connection: close`: python3 -m http.server) while a slow reader (--limit-rate, a slow
+ * disk) has paused the response. So the reader never pauses undici near the end: the body is pulled
+ * into a small read-ahead, and paused only while more than READ_AHEAD bytes are still to come.
+ */
+function guardBody(body: Readable, length: number | undefined): Readable {
+  const out = new PassThrough({ highWaterMark: READ_AHEAD });
+  let pulled = 0;
+  const resume = () => body.resume();
+  body.on('data', (part: Buffer) => {
+    pulled += part.byteLength;
+    if (!out.write(part) && (length === undefined || length - pulled > READ_AHEAD)) {
+      body.pause();
+      out.once('drain', resume);
+    }
+  });
+  body.on('end', () => out.end());
+  body.on('error', (error) => out.destroy(error));
+  out.on('close', () => {
+    if (!body.readableEnded) body.destroy();
+  });
+  // A reader that gives up early (destroy without an error) must not leave an 'error' unhandled.
+  body.on('close', () => {
+    if (!body.readableEnded && !out.destroyed) out.destroy(new Error('the response closed early'));
+  });
+  return out;
 }
 
 /** A URL without credentials or query secrets, for messages. */
