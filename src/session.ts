@@ -43,6 +43,21 @@ export function envNumber(env: NodeJS.ProcessEnv, name: string, min: number, max
   return n;
 }
 
+/**
+ * MODELS_TOKEN without the whitespace a copy from a file brings along (a trailing newline). What is
+ * left must be one header-safe word; the message names the variable, never the value.
+ */
+export function envToken(env: NodeJS.ProcessEnv): string | undefined {
+  const token = env.MODELS_TOKEN?.trim();
+  if (!token) return undefined;
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new ModelsError('E_USAGE', 'MODELS_TOKEN contains spaces, line breaks or control characters inside the token', {
+      hint: 'set MODELS_TOKEN to the token alone, e.g. MODELS_TOKEN="$(cat token.txt)"',
+    });
+  }
+  return token;
+}
+
 /** MODELS_MIRRORS: comma-separated registry locations tried before the configured ones. */
 export function envMirrors(env: NodeJS.ProcessEnv, baseDir: string): string[] {
   return (env.MODELS_MIRRORS ?? '')
@@ -66,12 +81,13 @@ export class Session {
     this.env = options.env ?? process.env;
     this.concurrency = concurrencyFrom(options.concurrency, this.env);
     this.store = new Store(options.cacheDir ?? defaultCacheDir(this.env));
+    const token = envToken(this.env);
     const tokenOrigins = new Set<string>();
     for (const location of this.allLocations()) {
       if (/^https?:/.test(location)) tokenOrigins.add(new URL(location).origin);
     }
     this.http = new HttpClient({
-      ...(this.env.MODELS_TOKEN ? { token: this.env.MODELS_TOKEN } : {}),
+      ...(token ? { token } : {}),
       tokenOrigins,
       connections: this.concurrency,
       idleTimeoutMs: options.idleTimeoutMs ?? envNumber(this.env, 'MODELS_IDLE_TIMEOUT', 0.01, 3600, 30) * 1000,
