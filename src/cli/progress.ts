@@ -94,7 +94,8 @@ export async function interactiveProgress(names: string[]): Promise<ProgressView
           });
         }),
     })),
-    { concurrent: true, exitOnError: false, rendererOptions: { collapseErrors: false } },
+    // listr2's own SIGINT handler would exit 127 at once, skipping our cleanup: Ctrl-C is handled in main.ts (exit 130).
+    { concurrent: true, exitOnError: false, registerSignalListeners: false, rendererOptions: { collapseErrors: false } },
   );
   const running = list.run().catch(() => undefined);
   return {
