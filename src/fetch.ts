@@ -13,7 +13,7 @@ import { constants } from 'node:fs';
 import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ModelsError, abortError, isModelsError, storageError } from './errors.js';
-import { TransientError, describeNetworkError } from './http.js';
+import { LowSpeedError, TransientError, describeNetworkError } from './http.js';
 import type { RegistryClient } from './registry/client.js';
 import { backoffDelay, sleep } from './registry/client.js';
 import type { ChunkSpan, FileSpan } from './registry/manifest.js';
@@ -411,13 +411,17 @@ export async function fetchChunk(env: FetchEnv, job: ChunkJob, journal: Journal)
             await writer.flush().catch((flushError: unknown) => {
               throw storageError(flushError, 'write', job.targets[0]?.path ?? env.label);
             });
-            throw new TransientError(`${describeNetworkError(error)} after ${writer.position - before} bytes`, opened.url);
+            const failure = new TransientError(`${describeNetworkError(error)} after ${writer.position - before} bytes`, opened.url);
+            failure.progressed = writer.position > before && validator !== undefined && !(error instanceof LowSpeedError);
+            throw failure;
           }
           await writer.flush().catch((flushError: unknown) => {
             throw storageError(flushError, 'write', job.targets[0]?.path ?? env.label);
           });
           if (writer.position < chunk.size) {
-            throw new TransientError(`body ended after ${writer.position} of ${chunk.size} bytes`, opened.url);
+            const failure = new TransientError(`body ended after ${writer.position} of ${chunk.size} bytes`, opened.url);
+            failure.progressed = writer.position > before && validator !== undefined;
+            throw failure;
           }
           return true;
         },

@@ -3,9 +3,11 @@
  * manual redirects so that the bearer token never crosses to another origin, idle (not total)
  * body timeouts, and a classification of every failure into "retry" or "give up".
  */
-import { PassThrough, type Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { ModelsError } from './errors.js';
+import { BODY_HIGH_WATER, type LowSpeed, LowSpeedError, guardBody } from './http-body.js';
+
+export { type LowSpeed, LowSpeedError } from './http-body.js';
 
 export interface HttpOptions {
   /** Bearer token (MODELS_TOKEN); sent only to `tokenOrigins`. */
@@ -17,6 +19,8 @@ export interface HttpOptions {
   idleTimeoutMs?: number;
   /** Abandon a request whose headers do not arrive within this long (ms). */
   headersTimeoutMs?: number;
+  /** Abandon a body slower than `bytesPerSecond` over `windowMs` (curl's --speed-limit/--speed-time); 0 turns it off. */
+  lowSpeed?: LowSpeed;
   userAgent?: string;
 }
 
@@ -29,6 +33,8 @@ export interface HttpResponse {
 
 /** A failure worth trying again: connection errors, resets, timeouts, 408/429/5xx. */
 export class TransientError extends Error {
+  /** Bytes were kept from this attempt (a resumable transfer moved on): the retry budget starts again. */
+  progressed = false;
   constructor(
     message: string,
     readonly url: string,
@@ -70,7 +76,7 @@ export function describeNetworkError(error: unknown): string {
 }
 
 export function isTransientNetworkError(error: unknown): boolean {
-  if (error instanceof TransientError) return true;
+  if (error instanceof TransientError || error instanceof LowSpeedError) return true;
   const err = error as { code?: string; cause?: { code?: string }; name?: string };
   const code = err?.code ?? err?.cause?.code;
   return (code !== undefined && TRANSIENT_CODES.has(code)) || err?.name === 'SocketError';
@@ -148,7 +154,8 @@ export class HttpClient {
         throw new ModelsError('E_HTTP', `HTTP ${status} from ${redact(current)}`, { hint });
       }
       const length = Number(response.headers['content-length']);
-      return { status, url: redact(current), headers: response.headers, body: guardBody(response.body, Number.isSafeInteger(length) ? length : undefined) };
+      const body = guardBody(response.body, Number.isSafeInteger(length) ? length : undefined, this.options.lowSpeed, redact(current));
+      return { status, url: redact(current), headers: response.headers, body };
     }
   }
 
@@ -157,40 +164,6 @@ export class HttpClient {
     this.dispatcher = undefined;
     await dispatcher?.close().catch(() => undefined);
   }
-}
-
-const BODY_HIGH_WATER = 64 * 1024;
-/** Read-ahead kept between undici and a slow reader; more than undici's buffer plus one socket read. */
-const READ_AHEAD = 256 * 1024;
-
-/**
- * undici 7 kills the process (`assert(!this.paused)`, nodejs/undici#5360; fixed only in undici 8,
- * which needs Node 22) when a server closes the connection right after the last body byte
- * (HTTP/1.0, `Connection: close`: python3 -m http.server) while a slow reader (--limit-rate, a slow
- * disk) has paused the response. So the reader never pauses undici near the end: the body is pulled
- * into a small read-ahead, and paused only while more than READ_AHEAD bytes are still to come.
- */
-function guardBody(body: Readable, length: number | undefined): Readable {
-  const out = new PassThrough({ highWaterMark: READ_AHEAD });
-  let pulled = 0;
-  const resume = () => body.resume();
-  body.on('data', (part: Buffer) => {
-    pulled += part.byteLength;
-    if (!out.write(part) && (length === undefined || length - pulled > READ_AHEAD)) {
-      body.pause();
-      out.once('drain', resume);
-    }
-  });
-  body.on('end', () => out.end());
-  body.on('error', (error) => out.destroy(error));
-  out.on('close', () => {
-    if (!body.readableEnded) body.destroy();
-  });
-  // A reader that gives up early (destroy without an error) must not leave an 'error' unhandled.
-  body.on('close', () => {
-    if (!body.readableEnded && !out.destroyed) out.destroy(new Error('the response closed early'));
-  });
-  return out;
 }
 
 /** A URL without credentials or query secrets, for messages. */

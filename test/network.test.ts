@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { publish } from '../src/publish.js';
 import { startHttp10Server } from './support/http10-server.js';
 import { type RegistryServer, startRegistryServer } from './support/registry-server.js';
-import { cleanTemps, cliEnv, hasStackTrace, randomish, runCli, sha256, sleep, tempDir, writeProject, writeTree } from './support/robustness.js';
+import { cleanTemps, cliEnv, hasStackTrace, randomish, runCli, sha256, sleep, startCli, tempDir, writeProject, writeTree } from './support/robustness.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -25,6 +25,7 @@ beforeAll(async () => {
   await writeTree(join(base, 'src'), { 'w.bin': data });
   await mkdir(registry, { recursive: true });
   await publish({ sourceDir: join(base, 'src'), registryDir: registry, model: 'test/w', version: 'v1', chunkSize: 256 * KiB });
+  await publish({ sourceDir: join(base, 'src'), registryDir: registry, model: 'test/big', version: 'v1', chunkSize: 4 * MiB });
 });
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -37,15 +38,26 @@ async function serve(options: Omit<Parameters<typeof startRegistryServer>[0], 'r
   return server;
 }
 
-/** A project installing test/w from `url`, with its own cache. */
-async function project(url: string) {
+/** A project installing test/w (256 KiB chunks; test/big: 4 MiB chunks) from `url`, with its own cache. */
+async function project(url: string, model = 'test/w') {
   const dir = await tempDir();
-  await writeProject(dir, url, { w: { model: 'test/w', version: 'v1' } });
+  await writeProject(dir, url, { w: { model, version: 'v1' } });
   return { dir, env: cliEnv(join(dir, 'cache')) };
 }
 
 async function installedBytes(dir: string): Promise<string> {
   return sha256(await readFile(join(dir, 'models', 'w', 'w.bin')));
+}
+
+/** Run the CLI, killing it (SIGKILL, exit code null) if it takes longer than `ms`: a hang fails the test. */
+async function runWithin(args: string[], cwd: string, env: NodeJS.ProcessEnv, ms: number) {
+  const { child, done } = startCli(args, cwd, env);
+  const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+  try {
+    return await done;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function freePort(): Promise<number> {
@@ -113,5 +125,116 @@ describe('MODELS_TOKEN pasted from a file', () => {
     expect(result.stderr).toMatch(/error: MODELS_TOKEN contains/);
     expect(result.stderr + result.stdout).not.toContain('s3cret');
     expect(server.requests).toHaveLength(0);
+  });
+});
+
+/** A server on 127.0.0.1 that accepts connections and does what `onRequest` says with the raw socket. */
+async function rawServer(onConnection: (socket: import('node:net').Socket) => void): Promise<string> {
+  const sockets = new Set<import('node:net').Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+    onConnection(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+}
+
+describe('retry budget', () => {
+  it('survives a 15 s outage of the only registry, keeping the chunks verified before it', async () => {
+    const first = await serve({ bytesPerSecond: 2 * MiB });
+    const port = Number(new URL(first.url).port);
+    const { dir, env } = await project(first.url);
+    const { done } = startCli(['install'], dir, env);
+    const chunkDone = () => first.requests.filter((r) => r.path.startsWith('/data/') && r.status === 200 && !r.aborted).length;
+    const until = Date.now() + 20_000;
+    while (chunkDone() < 6 && Date.now() < until) await sleep(50);
+    await first.close();
+    const before = chunkDone() - 1; // minus the manifest
+    const outage = Date.now();
+    await sleep(15_000);
+    const second = await startRegistryServer({ root: registry, port });
+    cleanups.push(() => second.close());
+    const result = await done;
+    console.info(`outage of ${((Date.now() - outage) / 1000).toFixed(1)} s after ${before} chunks; ${second.count('/data/')} data requests after it`);
+    expect(result.code, result.stderr).toBe(0);
+    expect(await installedBytes(dir)).toBe(sha256(data));
+    // What was verified before the outage was not fetched again (a few chunks were in flight).
+    expect(second.count('/data/')).toBeLessThanOrEqual(32 - before + 8);
+  }, 90_000);
+
+  it('fails at once on a Retry-After beyond the budget (429, Retry-After: 86400), naming the URL', async () => {
+    const server = await serve({ fault: ({ path }) => (path === '/models.json' ? { kind: 'status', status: 429, retryAfter: '86400' } : undefined) });
+    const { dir, env } = await project(server.url);
+    const started = Date.now();
+    const result = await runWithin(['install'], dir, env, 30_000);
+    expect(result.code, result.stderr).toBe(5);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(result.stderr).toContain(`HTTP 429 from ${server.url}/models.json asks to retry after 86400 s, beyond the retry budget of 60 s`);
+    expect(result.stderr).toMatch(/hint: .*MODELS_RETRY_BUDGET/);
+    expect(server.count('/models.json')).toBe(1);
+  });
+
+  it('gives up when MODELS_RETRY_BUDGET is spent, saying how long it tried', async () => {
+    const server = await serve({ fault: ({ path }) => (path === '/models.json' ? { kind: 'status', status: 503 } : undefined) });
+    const { dir, env } = await project(server.url);
+    const started = Date.now();
+    const result = await runWithin(['install'], dir, { ...env, MODELS_RETRY_BUDGET: '2' }, 30_000);
+    const took = Date.now() - started;
+    expect(result.code, result.stderr).toBe(5);
+    expect(result.stderr).toMatch(new RegExp(`HTTP 503 from ${server.url}/models.json \\(gave up after \\d+ attempts in [\\d.]+ s\\)`));
+    expect(server.count('/models.json')).toBeGreaterThan(2);
+    expect(took).toBeLessThan(10_000);
+  });
+});
+
+describe('stalled servers', () => {
+  const fastLimits = { MODELS_HEADERS_TIMEOUT: '0.5', MODELS_SPEED_LIMIT: '100', MODELS_SPEED_TIME: '1', MODELS_RETRY_BUDGET: '3' };
+
+  it('a server that never answers: `models lock` ends in exit 5 naming the URL, within the budget', async () => {
+    let connections = 0;
+    const url = await rawServer(() => void connections++);
+    const { dir, env } = await project(url);
+    const started = Date.now();
+    const result = await runWithin(['lock'], dir, { ...env, ...fastLimits }, 30_000);
+    expect(result.code, result.stderr).toBe(5);
+    expect(result.stderr).toContain(`${url}/models.json`);
+    expect(result.stderr).toMatch(/UND_ERR_HEADERS_TIMEOUT|Headers Timeout/i);
+    expect(connections).toBeGreaterThan(1);
+    expect(Date.now() - started).toBeLessThan(12_000);
+  });
+
+  it('a server that trickles 1 byte a second is dropped by the low-speed limit, retried, then exit 5 naming the URL', async () => {
+    let requests = 0;
+    const url = await rawServer((socket) => {
+      socket.once('data', () => {
+        requests++;
+        socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n');
+        const timer = setInterval(() => socket.write('{'), 1000);
+        socket.on('close', () => clearInterval(timer));
+      });
+    });
+    const { dir, env } = await project(url);
+    const started = Date.now();
+    const result = await runWithin(['install'], dir, { ...env, ...fastLimits }, 30_000);
+    expect(result.code, result.stderr).toBe(5);
+    expect(result.stderr).toContain(`${url}/models.json`);
+    expect(result.stderr).toMatch(/below the low-speed limit of 100 bytes\/s/);
+    expect(requests).toBeGreaterThan(1);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it('a transfer we slow down ourselves (--limit-rate) is not taken for a stalled server', async () => {
+    const server = await serve();
+    // 4 MiB chunks: the read-ahead fills, so we pause the body ourselves for most of each chunk.
+    const { dir, env } = await project(server.url, 'test/big');
+    const result = await runCli(['install', '--limit-rate', '2MiB'], dir, { ...env, MODELS_SPEED_LIMIT: String(3 * MiB), MODELS_SPEED_TIME: '1', MODELS_RETRIES: '1' });
+    expect(result.code, result.stderr).toBe(0);
+    expect(await installedBytes(dir)).toBe(sha256(data));
   });
 });
