@@ -11,6 +11,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import type { LimitFunction } from 'p-limit';
 import { ModelsError, abortError, isModelsError, storageError } from './errors.js';
 import { fsyncDir } from './fsutil.js';
+import { debugLog } from './log.js';
 import { type ChunkJob, type FetchEnv, Journal, PartialFile, RateLimiter, fetchChunk, verifyWrittenChunk } from './fetch.js';
 import { type FileHasher, PrefixFeeder } from './file-hasher.js';
 import { EMPTY_SHA256, sha256File } from './hash.js';
@@ -80,6 +81,11 @@ export async function planModel(env: AssembleEnv, target: ModelTarget): Promise<
   const limit = pLimit(32);
   const sources: FileSource[] = await Promise.all(layout.files.map((file) => limit(() => sourceFor(env, target, file, shas[file.index], previousFiles.get(file.path)))));
   const neededBytes = layout.files.reduce((sum, file) => sum + (sources[file.index]?.kind === 'fetch' ? file.size : 0), 0);
+  for (const file of layout.files) {
+    const kind = sources[file.index]?.kind;
+    if (kind === 'store') debugLog(`cache hit: ${target.name}: ${file.path} (${file.size} bytes) is in the store`);
+    else if (kind === 'adopt') debugLog(`in place: ${target.name}: ${file.path} is reused as installed`);
+  }
   return { target, layout, shas, sources, neededBytes };
 }
 

@@ -13,6 +13,7 @@ import { constants } from 'node:fs';
 import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ModelsError, abortError, isModelsError, storageError } from './errors.js';
+import { debugLog } from './log.js';
 import { LowSpeedError, TransientError, describeNetworkError } from './http.js';
 import type { RegistryClient } from './registry/client.js';
 import { backoffDelay, sleep } from './registry/client.js';
@@ -344,6 +345,7 @@ async function fetchFromStore(env: FetchEnv, job: ChunkJob, writer: ChunkWriter)
     return false;
   }
   if (writer.position === job.chunk.size && writer.hasher.digest('hex') === job.chunk.hash) {
+    debugLog(`cache hit: chunk ${job.chunk.hash.slice(0, 12)} of ${env.label} (${job.chunk.size} bytes, from stored files)`);
     env.onBytes(job.chunk.size, 'cache');
     return true;
   }

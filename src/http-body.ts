@@ -33,7 +33,17 @@ export class LowSpeedError extends Error {
  * disk) has paused the response. So the reader never pauses undici near the end: the body is pulled
  * into a small read-ahead, and paused only while more than READ_AHEAD bytes are still to come.
  */
-export function guardBody(body: Readable, length: number | undefined, lowSpeed: LowSpeed | undefined, url: string): Readable {
+export interface GuardOptions {
+  /** Content-Length, when the server sent one. */
+  length: number | undefined;
+  lowSpeed: LowSpeed | undefined;
+  /** For messages (already redacted). */
+  url: string;
+  /** Told once, when the body ended (`complete`) or was closed early, with the bytes it brought. */
+  onDone?: (bytes: number, complete: boolean) => void;
+}
+
+export function guardBody(body: Readable, { length, lowSpeed, url, onDone }: GuardOptions): Readable {
   const out = new PassThrough({ highWaterMark: READ_AHEAD });
   let pulled = 0;
   const resume = () => body.resume();
@@ -47,13 +57,21 @@ export function guardBody(body: Readable, length: number | undefined, lowSpeed: 
   body.on('end', () => out.end());
   body.on('error', (error) => out.destroy(error));
   const stopWatching = lowSpeed && lowSpeed.bytesPerSecond > 0 ? watchSpeed(body, () => pulled, lowSpeed, (error) => out.destroy(error), url) : undefined;
+  let told = false;
+  const done = () => {
+    if (told) return;
+    told = true;
+    onDone?.(pulled, body.readableEnded);
+  };
   out.on('close', () => {
     stopWatching?.();
+    done();
     if (!body.readableEnded) body.destroy();
   });
   // A reader that gives up early (destroy without an error) must not leave an 'error' unhandled.
   body.on('close', () => {
     stopWatching?.();
+    done();
     if (!body.readableEnded && !out.destroyed) out.destroy(new Error('the response closed early'));
   });
   return out;

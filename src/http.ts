@@ -5,6 +5,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { ModelsError } from './errors.js';
+import { debugLog, logUrl } from './log.js';
 import { BODY_HIGH_WATER, type LowSpeed, LowSpeedError, guardBody } from './http-body.js';
 
 export { type LowSpeed, LowSpeedError } from './http-body.js';
@@ -120,13 +121,17 @@ export class HttpClient {
         sendHeaders.authorization = `Bearer ${this.options.token}`;
       }
       let response: Dispatcher.ResponseData;
+      const started = performance.now();
+      const took = () => `${Math.round(performance.now() - started)} ms`;
       try {
         response = await request(current, { method: 'GET', headers: sendHeaders, dispatcher, signal: signal ?? null, highWaterMark: BODY_HIGH_WATER });
       } catch (error) {
+        debugLog(`GET ${logUrl(current)} ${headers.range ? `(${headers.range}) ` : ''}failed after ${took()}: ${describeNetworkError(error)}`);
         if (signal?.aborted) throw error;
         throw new TransientError(`${describeNetworkError(error)} (GET ${redact(current)})`, redact(current));
       }
       const status = response.statusCode;
+      if (status >= 300) debugLog(`GET ${logUrl(current)} → ${status}${response.headers.location ? ` (to ${logUrl(String(response.headers.location), current)})` : ''} in ${took()}`);
       if (status >= 300 && status < 400 && status !== 304 && response.headers.location) {
         await response.body.dump().catch(() => undefined);
         if (hop >= MAX_REDIRECTS) {
@@ -154,7 +159,14 @@ export class HttpClient {
         throw new ModelsError('E_HTTP', `HTTP ${status} from ${redact(current)}`, { hint });
       }
       const length = Number(response.headers['content-length']);
-      const body = guardBody(response.body, Number.isSafeInteger(length) ? length : undefined, this.options.lowSpeed, redact(current));
+      const logged = logUrl(current);
+      const range = headers.range ? ` (${headers.range})` : '';
+      const body = guardBody(response.body, {
+        length: Number.isSafeInteger(length) ? length : undefined,
+        lowSpeed: this.options.lowSpeed,
+        url: redact(current),
+        onDone: (bytes, complete) => debugLog(`GET ${logged}${range} → ${status}, ${bytes} bytes${complete ? '' : ' (cut short)'} in ${took()}`),
+      });
       return { status, url: redact(current), headers: response.headers, body };
     }
   }

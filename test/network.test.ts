@@ -238,3 +238,53 @@ describe('stalled servers', () => {
     expect(await installedBytes(dir)).toBe(sha256(data));
   });
 });
+
+describe('--verbose', () => {
+  const TOKEN = 'verbose-secret-token-123';
+
+  it('logs every request, retry and cache hit on stderr, and never the token', async () => {
+    const server = await serve({ requireToken: TOKEN, fault: ({ path, attempt }) => (path === '/models.json' && attempt === 1 ? { kind: 'status', status: 503 } : undefined) });
+    const { dir, env } = await project(server.url);
+    const withToken = { ...env, MODELS_TOKEN: TOKEN };
+    const first = await runCli(['install', '--verbose'], dir, withToken);
+    expect(first.code, first.stderr).toBe(0);
+    const lines = first.stderr.split('\n').filter((l) => l.startsWith('debug: '));
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^debug: GET ${server.url}/models.json → 503 in \\d+ ms$`)));
+    expect(lines).toContainEqual(expect.stringMatching(/^debug: retry 1 of registry index of .* in \d+ ms \(.* of the 60 s budget spent\): HTTP 503 from /));
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^debug: GET ${server.url}/models.json → 200, \\d+ bytes in \\d+ ms$`)));
+    // One line per chunk request, with its size.
+    const chunkLines = lines.filter((l) => new RegExp(`GET ${server.url}/data/[0-9a-f]{64} → 200, 262144 bytes in \\d+ ms`).test(l));
+    expect(chunkLines.length).toBe(32);
+    expect(first.stderr + first.stdout).not.toContain(TOKEN);
+
+    // Second install into a fresh root: everything comes from the cache, and says so.
+    await import('node:fs/promises').then((fs) => fs.rm(join(dir, 'models'), { recursive: true }));
+    const second = await runCli(['install', '--verbose'], dir, withToken);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toMatch(/^debug: cache hit: manifest [0-9a-f]{12} of w/m);
+    expect(second.stderr).toMatch(/^debug: cache hit: w: w\.bin \(8388608 bytes\) is in the store$/m);
+    expect(second.stderr + second.stdout).not.toContain(TOKEN);
+  });
+
+  it('logs no query string (a presigned redirect carries its signature there)', async () => {
+    const server = await serve({ fault: ({ path, attempt }) => (path === '/models.json' && attempt === 1 ? { kind: 'redirect', location: '/models.json?X-Amz-Signature=presigned-secret' } : undefined) });
+    const { dir, env } = await project(server.url);
+    const result = await runCli(['lock', '--verbose'], dir, env);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toContain(`debug: GET ${server.url}/models.json → 302 (to ${server.url}/models.json?…)`);
+    expect(result.stderr).not.toContain('presigned-secret');
+  });
+
+  it('logs a lock wait, naming the lock and its holder', async () => {
+    const server = await serve();
+    const { dir, env } = await project(server.url);
+    const lockDir = join(dir, 'models', '.xprim-install.lock');
+    await mkdir(lockDir, { recursive: true });
+    const { hostname } = await import('node:os');
+    // Held by this (live) test process.
+    await import('node:fs/promises').then((fs) => fs.writeFile(join(lockDir, 'owner'), `${process.pid} ${hostname()}\n`));
+    const result = await runCli(['install', '--verbose'], dir, { ...env, MODELS_LOCK_TIMEOUT: '1' });
+    expect(result.code, result.stderr).toBe(7);
+    expect(result.stderr).toContain(`debug: lock wait: the install root ${join(dir, 'models')} is locked (${lockDir}, held by pid ${process.pid} on ${hostname()}); waiting up to 1 s`);
+  });
+});

@@ -5,6 +5,7 @@
  * verified by hash by the callers, so any source is as good as another.
  */
 import { ModelsError, abortError, isModelsError } from '../errors.js';
+import { debugLog } from '../log.js';
 import { HttpClient, TransientError, describeNetworkError, isTransientNetworkError } from '../http.js';
 import { type OpenedBody, type RegistrySource, createSource } from './source.js';
 
@@ -24,13 +25,6 @@ export interface RetryPolicy {
 
 export const defaultRetryPolicy: RetryPolicy = { attempts: 30, budgetMs: 60_000, baseDelayMs: 200, maxDelayMs: 10_000, integrityRetries: 2 };
 
-/** A retry about to happen, for --verbose. */
-export interface RetryNotice {
-  what: string;
-  reason: string;
-  delayMs: number;
-  attempt: number;
-}
 
 export interface ClientOptions {
   http: HttpClient;
@@ -39,8 +33,6 @@ export interface ClientOptions {
   offline?: boolean;
   /** For error messages: which model needs this. */
   label?: string;
-  /** Told before every backoff (the --verbose log). */
-  onRetry?: (notice: RetryNotice) => void;
 }
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -144,7 +136,7 @@ export class RegistryClient {
           cause: lastError,
         });
       }
-      this.options.onRetry?.({ what, reason: describeNetworkError(lastError), delayMs: delay, attempt: round });
+      debugLog(`retry ${round} of ${what} in ${delay} ms (${formatSeconds(spent)} of the ${formatSeconds(this.policy.budgetMs)} budget spent): ${describeNetworkError(lastError)}`);
       await sleep(delay, signal);
     }
   }
