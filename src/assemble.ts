@@ -12,7 +12,7 @@ import type { LimitFunction } from 'p-limit';
 import { ModelsError, abortError, isModelsError, storageError } from './errors.js';
 import { fsyncDir } from './fsutil.js';
 import { debugLog } from './log.js';
-import { type ChunkJob, type FetchEnv, Journal, PartialFile, RateLimiter, fetchChunk, verifyWrittenChunk } from './fetch.js';
+import { type ByteSource, type ChunkJob, type FetchEnv, Journal, PartialFile, RateLimiter, fetchChunk, verifyWrittenChunk } from './fetch.js';
 import { type FileHasher, PrefixFeeder } from './file-hasher.js';
 import { EMPTY_SHA256, sha256File } from './hash.js';
 import { acquireLock } from './locks.js';
@@ -50,7 +50,7 @@ export interface AssembleEnv {
   verifyInPlace: boolean;
   /** Hashes files while they are assembled (a worker thread for big installs). */
   hasher: FileHasher;
-  onBytes: (bytes: number, source: 'network' | 'cache') => void;
+  onBytes: (bytes: number, source: ByteSource) => void;
 }
 
 type FileSource = { kind: 'empty' } | { kind: 'store'; sha: string } | { kind: 'adopt'; sha: string; path: string } | { kind: 'fetch' };
@@ -63,6 +63,8 @@ export interface ModelPlan {
   sources: FileSource[];
   /** Bytes of files that must be fetched (network or chunk pointers). */
   neededBytes: number;
+  /** Bytes of the chunks that hold them: what the fetch really brings in (whole chunks, each once). */
+  fetchBytes: number;
 }
 
 export async function loadManifest(env: Pick<AssembleEnv, 'store' | 'client' | 'signal'>, target: ModelTarget): Promise<ManifestLayout> {
@@ -86,7 +88,22 @@ export async function planModel(env: AssembleEnv, target: ModelTarget): Promise<
     if (kind === 'store') debugLog(`cache hit: ${target.name}: ${file.path} (${file.size} bytes) is in the store`);
     else if (kind === 'adopt') debugLog(`in place: ${target.name}: ${file.path} is reused as installed`);
   }
-  return { target, layout, shas, sources, neededBytes };
+  return { target, layout, shas, sources, neededBytes, fetchBytes: chunkBytesFor(layout, sources) };
+}
+
+/** The size of every chunk that holds a byte of a file to fetch, each chunk counted once. */
+function chunkBytesFor(layout: ManifestLayout, sources: FileSource[]): number {
+  const seen = new Set<number>();
+  let bytes = 0;
+  for (const file of layout.files) {
+    if (sources[file.index]?.kind !== 'fetch') continue;
+    for (const chunk of chunksOverlapping(layout, file.offset, file.size)) {
+      if (seen.has(chunk.index)) continue;
+      seen.add(chunk.index);
+      bytes += chunk.size;
+    }
+  }
+  return bytes;
 }
 
 async function sourceFor(env: AssembleEnv, target: ModelTarget, file: FileSpan, sha: string | undefined, recorded: InstalledFile | undefined): Promise<FileSource> {
@@ -216,10 +233,10 @@ async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<void> {
       }
     }
     const fetchEnv: FetchEnv = { client: env.client, store: env.store, rate: env.rate, signal: controller.signal, onBytes: env.onBytes, label: target.name };
-    // Count done journal entries as progress already made.
+    // Count done journal entries as progress an earlier run already made.
     for (const job of jobs.values()) {
       if (!journal.done.has(job.chunk.index)) continue;
-      env.onBytes(job.chunk.size, 'cache');
+      env.onBytes(job.chunk.size, 'resumed');
       chunkLanded(job);
     }
 

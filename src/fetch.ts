@@ -64,13 +64,16 @@ export interface ChunkJob {
   segments: Segment[] | undefined;
 }
 
+/** Where landed bytes came from: this run's network, the store, or an earlier, interrupted run. */
+export type ByteSource = 'network' | 'cache' | 'resumed';
+
 export interface FetchEnv {
   client: RegistryClient;
   store: Store;
   rate?: RateLimiter | undefined;
   signal?: AbortSignal | undefined;
-  /** Bytes of this chunk that arrived; `network` counts what crossed the wire. */
-  onBytes: (bytes: number, source: 'network' | 'cache') => void;
+  /** Bytes of this chunk that arrived; `network` counts what crossed the wire, `resumed` what an earlier run left. */
+  onBytes: (bytes: number, source: ByteSource) => void;
   label: string;
 }
 
@@ -373,8 +376,13 @@ export async function fetchChunk(env: FetchEnv, job: ChunkJob, journal: Journal)
 
   let validator: string | undefined;
   const recorded = journal.progress.get(chunk.index);
-  if (recorded && recorded.bytes < chunk.size && (await writer.seedFromDisk(recorded.bytes))) validator = recorded.validator;
-  else writer.restart();
+  // Bytes of this chunk an earlier run wrote: progress already made, until the server says the object changed.
+  let seeded = 0;
+  if (recorded && recorded.bytes < chunk.size && (await writer.seedFromDisk(recorded.bytes))) {
+    validator = recorded.validator;
+    seeded = recorded.bytes;
+    env.onBytes(seeded, 'resumed');
+  } else writer.restart();
 
   const relPath = `data/${chunk.hash}`;
   const what = `chunk ${chunk.hash.slice(0, 12)} of ${env.label}`;
@@ -390,7 +398,11 @@ export async function fetchChunk(env: FetchEnv, job: ChunkJob, journal: Journal)
           const opened = await source.open(relPath, options);
           if (!opened) return undefined;
           lastUrl = opened.url;
-          if (!opened.resumed) writer.restart();
+          if (!opened.resumed) {
+            writer.restart();
+            if (seeded > 0) env.onBytes(-seeded, 'resumed');
+            seeded = 0;
+          }
           validator = opened.validator;
           if (opened.length !== undefined && writer.position + opened.length !== chunk.size) {
             // A complete answer of the wrong size (an HTML error page, another object): not worth reading.
