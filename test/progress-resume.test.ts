@@ -7,6 +7,8 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type InstallEvent, install } from '../src/index.js';
+import { plainProgress } from '../src/cli/progress.js';
+import { createOutput } from '../src/cli/output.js';
 import { publish } from '../src/publish.js';
 import { type RegistryServer, startRegistryServer } from './support/registry-server.js';
 import { cleanTemps, cliEnv, randomish, runCli, sha256, sleep, startCli, tempDir, writeProject, writeTree } from './support/robustness.js';
@@ -86,5 +88,23 @@ describe('"N to fetch" on an update', () => {
     expect(fetched).toBe(4 * MiB);
     expect(update.stdout).toContain('installing m test/m@v2 (4.0 MiB, 4.0 MiB to fetch)');
     await rm(join(dir, 'models'), { recursive: true, force: true });
+  });
+});
+
+describe('the progress line', () => {
+  it('leaves resumed bytes out of the speed (plain output, as in CI)', async () => {
+    const lines: string[] = [];
+    const out = { ...createOutput({}), info: (line: string) => void lines.push(line) };
+    const view = plainProgress(out);
+    view.onEvent({ type: 'start', name: 'w', model: 'test/w', resolved: 'v1', totalBytes: 8 * MiB, neededBytes: 8 * MiB });
+    // An earlier run left 6 MiB; this one brought 1 MiB in about 5 s.
+    view.onEvent({ type: 'progress', name: 'w', doneBytes: 6 * MiB, totalBytes: 0, networkBytes: 0, resumedBytes: 6 * MiB });
+    await sleep(5_100);
+    view.onEvent({ type: 'progress', name: 'w', doneBytes: 7 * MiB, totalBytes: 0, networkBytes: MiB, resumedBytes: 6 * MiB });
+    const line = lines.find((l) => l.startsWith('  w: '));
+    expect(line).toMatch(/^ {2}w: 7\.0 MiB\/8\.0 MiB 87% \d+(\.\d)? KiB\/s ETA \d+s$/);
+    const speed = Number(/ ([\d.]+) KiB\/s/.exec(line ?? '')?.[1]);
+    expect(speed).toBeGreaterThan(150);
+    expect(speed).toBeLessThan(210);
   });
 });
