@@ -11,7 +11,8 @@ import { dirname, join, relative, sep } from 'node:path';
 import type { LimitFunction } from 'p-limit';
 import { ModelsError, abortError, isModelsError, storageError } from './errors.js';
 import { fsyncDir } from './fsutil.js';
-import { type ChunkJob, type FetchEnv, Journal, PartialFile, RateLimiter, fetchChunk, verifyWrittenChunk } from './fetch.js';
+import { debugLog } from './log.js';
+import { type ByteSource, type ChunkJob, type FetchEnv, Journal, PartialFile, RateLimiter, fetchChunk, verifyWrittenChunk } from './fetch.js';
 import { type FileHasher, PrefixFeeder } from './file-hasher.js';
 import { EMPTY_SHA256, sha256File } from './hash.js';
 import { acquireLock } from './locks.js';
@@ -55,7 +56,7 @@ export interface AssembleEnv {
   onMovedAside?: ((dest: string, aside: string) => void) | undefined;
   /** Something the user must hear about (a stored file found changed in place), not an error. */
   onWarning?: ((message: string) => void) | undefined;
-  onBytes: (bytes: number, source: 'network' | 'cache') => void;
+  onBytes: (bytes: number, source: ByteSource) => void;
 }
 
 type FileSource = { kind: 'empty' } | { kind: 'store'; sha: string } | { kind: 'adopt'; sha: string; path: string } | { kind: 'fetch' };
@@ -68,6 +69,8 @@ export interface ModelPlan {
   sources: FileSource[];
   /** Bytes of files that must be fetched (network or chunk pointers). */
   neededBytes: number;
+  /** Bytes of the chunks that hold them: what the fetch really brings in (whole chunks, each once). */
+  fetchBytes: number;
 }
 
 export async function loadManifest(env: Pick<AssembleEnv, 'store' | 'client' | 'signal'>, target: ModelTarget): Promise<ManifestLayout> {
@@ -87,7 +90,27 @@ export async function planModel(env: AssembleEnv, target: ModelTarget): Promise<
   const limit = pLimit(32);
   const sources: FileSource[] = await Promise.all(layout.files.map((file) => limit(() => sourceFor(env, target, file, shas[file.index], previousFiles.get(file.path), identities))));
   const neededBytes = layout.files.reduce((sum, file) => sum + (sources[file.index]?.kind === 'fetch' ? file.size : 0), 0);
-  return { target, layout, shas, sources, neededBytes };
+  for (const file of layout.files) {
+    const kind = sources[file.index]?.kind;
+    if (kind === 'store') debugLog(`cache hit: ${target.name}: ${file.path} (${file.size} bytes) is in the store`);
+    else if (kind === 'adopt') debugLog(`in place: ${target.name}: ${file.path} is reused as installed`);
+  }
+  return { target, layout, shas, sources, neededBytes, fetchBytes: chunkBytesFor(layout, sources) };
+}
+
+/** The size of every chunk that holds a byte of a file to fetch, each chunk counted once. */
+function chunkBytesFor(layout: ManifestLayout, sources: FileSource[]): number {
+  const seen = new Set<number>();
+  let bytes = 0;
+  for (const file of layout.files) {
+    if (sources[file.index]?.kind !== 'fetch') continue;
+    for (const chunk of chunksOverlapping(layout, file.offset, file.size)) {
+      if (seen.has(chunk.index)) continue;
+      seen.add(chunk.index);
+      bytes += chunk.size;
+    }
+  }
+  return bytes;
 }
 
 async function sourceFor(env: AssembleEnv, target: ModelTarget, file: FileSpan, sha: string | undefined, recorded: InstalledFile | undefined, identities: Record<string, ObjectIdentity>): Promise<FileSource> {
@@ -218,10 +241,10 @@ async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<void> {
       }
     }
     const fetchEnv: FetchEnv = { client: env.client, store: env.store, rate: env.rate, signal: controller.signal, onBytes: env.onBytes, label: target.name };
-    // Count done journal entries as progress already made.
+    // Count done journal entries as progress an earlier run already made.
     for (const job of jobs.values()) {
       if (!journal.done.has(job.chunk.index)) continue;
-      env.onBytes(job.chunk.size, 'cache');
+      env.onBytes(job.chunk.size, 'resumed');
       chunkLanded(job);
     }
 
@@ -230,11 +253,17 @@ async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<void> {
     for (const job of jobs.values()) {
       for (const t of job.targets) remaining.set(t.span.index, (remaining.get(t.span.index) ?? 0) + (journal.done.has(job.chunk.index) ? 0 : 1));
     }
+    const failures: unknown[] = [];
+    const fail = (error: unknown) => {
+      failures.push(error);
+      controller.abort();
+    };
+    // Handled at once: a file failing its hash while chunks are in flight stops the rest (exit 6),
+    // rather than waiting unobserved (an unhandled rejection) until every chunk is in.
     const finishing: Promise<void>[] = [];
-    const finish = (index: number) => finishing.push(finishFile(env, plan, partials.get(index) as PartialFile, feeders.get(index) as PrefixFeeder));
+    const finish = (index: number) => finishing.push(finishFile(env, plan, partials.get(index) as PartialFile, feeders.get(index) as PrefixFeeder).catch(fail));
     for (const [index, count] of remaining) if (count === 0) finish(index);
 
-    const failures: unknown[] = [];
     await Promise.all(
       [...jobs.values()]
         .filter((job) => !journal.done.has(job.chunk.index))
@@ -250,14 +279,12 @@ async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<void> {
                 if (left === 0) finish(t.span.index);
               }
             } catch (error) {
-              failures.push(error);
-              controller.abort();
+              fail(error);
             }
           }),
         ),
     );
-    const finished = await Promise.allSettled(finishing);
-    for (const outcome of finished) if (outcome.status === 'rejected') failures.push(outcome.reason);
+    await Promise.all(finishing);
     if (env.signal?.aborted) throw abortError();
     const first = failures.find((e) => !(isModelsError(e) && e.code === 'E_ABORTED')) ?? failures[0];
     if (first) throw first;

@@ -13,7 +13,8 @@ import { constants } from 'node:fs';
 import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ModelsError, abortError, isModelsError, storageError } from './errors.js';
-import { TransientError, describeNetworkError } from './http.js';
+import { debugLog } from './log.js';
+import { LowSpeedError, TransientError, describeNetworkError } from './http.js';
 import type { RegistryClient } from './registry/client.js';
 import { backoffDelay, sleep } from './registry/client.js';
 import type { ChunkSpan, FileSpan } from './registry/manifest.js';
@@ -63,19 +64,25 @@ export interface ChunkJob {
   segments: Segment[] | undefined;
 }
 
+/** Where landed bytes came from: this run's network, the store, or an earlier, interrupted run. */
+export type ByteSource = 'network' | 'cache' | 'resumed';
+
 export interface FetchEnv {
   client: RegistryClient;
   store: Store;
   rate?: RateLimiter | undefined;
   signal?: AbortSignal | undefined;
-  /** Bytes of this chunk that arrived; `network` counts what crossed the wire. */
-  onBytes: (bytes: number, source: 'network' | 'cache') => void;
+  /** Bytes of this chunk that arrived; `network` counts what crossed the wire, `resumed` what an earlier run left. */
+  onBytes: (bytes: number, source: ByteSource) => void;
   label: string;
 }
 
 // Often enough that a kill loses little of a big chunk; each record is one small append.
 const WRITE_BATCH = 1024 * 1024;
 const PROGRESS_RECORD_EVERY = 1024 * 1024;
+
+/** `done\tN`, `undo\tN` or `prog\tN\tBYTES\t"validator"`, as written below. */
+const JOURNAL_LINE = /^(done|undo|prog)\t(\d{1,15})(?:\t(\d{1,15})\t("(?:[^"\\]|\\.)*"))?$/;
 
 /** Append-only record of verified chunks and in-flight progress for one manifest. */
 export class Journal {
@@ -108,14 +115,47 @@ export class Journal {
       throw storageError(error, 'create', path);
     });
     const journal = new Journal(handle, text.length > 0, path);
-    for (const line of text.split('\n')) {
-      const [kind, index, bytes, validator] = line.split('\t');
-      const i = Number(index);
-      if (!Number.isSafeInteger(i)) continue;
-      if (kind === 'done') journal.done.add(i);
-      else if (kind === 'prog' && validator) journal.progress.set(i, { bytes: Number(bytes), validator: JSON.parse(validator) as string });
+    try {
+      const lines = text.split('\n');
+      // Every record ends with a newline: what follows the last one is a line torn by a crash
+      // (`done\t12` cut to `done\t1` would lie). Drop it, and end it so the next record starts afresh.
+      const torn = lines.pop();
+      for (const line of lines) journal.replay(line);
+      if (torn) await journal.append('\n');
+    } catch (error) {
+      await journal.close();
+      throw error;
     }
     return journal;
+  }
+
+  /**
+   * Apply one journal line. Anything that is not exactly a record this code writes (a line cut by a
+   * power loss, zeros from a lost page, garbage) is skipped: at worst a chunk is fetched again.
+   */
+  private replay(line: string): void {
+    const match = JOURNAL_LINE.exec(line);
+    if (!match) return;
+    const [, kind, indexText, bytesText, validatorJson] = match;
+    if ((kind === 'prog') !== (validatorJson !== undefined)) return;
+    const index = Number(indexText);
+    if (!Number.isSafeInteger(index)) return;
+    if (kind === 'done') {
+      this.done.add(index);
+      this.progress.delete(index);
+    } else if (kind === 'undo') {
+      this.done.delete(index);
+      this.progress.delete(index);
+    } else {
+      const bytes = Number(bytesText);
+      let validator: unknown;
+      try {
+        validator = JSON.parse(validatorJson as string);
+      } catch {
+        return;
+      }
+      if (Number.isSafeInteger(bytes) && typeof validator === 'string' && validator !== '') this.progress.set(index, { bytes, validator });
+    }
   }
 
   async markDone(index: number): Promise<void> {
@@ -308,6 +348,7 @@ async function fetchFromStore(env: FetchEnv, job: ChunkJob, writer: ChunkWriter)
     return false;
   }
   if (writer.position === job.chunk.size && writer.hasher.digest('hex') === job.chunk.hash) {
+    debugLog(`cache hit: chunk ${job.chunk.hash.slice(0, 12)} of ${env.label} (${job.chunk.size} bytes, from stored files)`);
     env.onBytes(job.chunk.size, 'cache');
     return true;
   }
@@ -335,8 +376,13 @@ export async function fetchChunk(env: FetchEnv, job: ChunkJob, journal: Journal)
 
   let validator: string | undefined;
   const recorded = journal.progress.get(chunk.index);
-  if (recorded && recorded.bytes < chunk.size && (await writer.seedFromDisk(recorded.bytes))) validator = recorded.validator;
-  else writer.restart();
+  // Bytes of this chunk an earlier run wrote: progress already made, until the server says the object changed.
+  let seeded = 0;
+  if (recorded && recorded.bytes < chunk.size && (await writer.seedFromDisk(recorded.bytes))) {
+    validator = recorded.validator;
+    seeded = recorded.bytes;
+    env.onBytes(seeded, 'resumed');
+  } else writer.restart();
 
   const relPath = `data/${chunk.hash}`;
   const what = `chunk ${chunk.hash.slice(0, 12)} of ${env.label}`;
@@ -352,7 +398,11 @@ export async function fetchChunk(env: FetchEnv, job: ChunkJob, journal: Journal)
           const opened = await source.open(relPath, options);
           if (!opened) return undefined;
           lastUrl = opened.url;
-          if (!opened.resumed) writer.restart();
+          if (!opened.resumed) {
+            writer.restart();
+            if (seeded > 0) env.onBytes(-seeded, 'resumed');
+            seeded = 0;
+          }
           validator = opened.validator;
           if (opened.length !== undefined && writer.position + opened.length !== chunk.size) {
             // A complete answer of the wrong size (an HTML error page, another object): not worth reading.
@@ -375,13 +425,17 @@ export async function fetchChunk(env: FetchEnv, job: ChunkJob, journal: Journal)
             await writer.flush().catch((flushError: unknown) => {
               throw storageError(flushError, 'write', job.targets[0]?.path ?? env.label);
             });
-            throw new TransientError(`${describeNetworkError(error)} after ${writer.position - before} bytes`, opened.url);
+            const failure = new TransientError(`${describeNetworkError(error)} after ${writer.position - before} bytes`, opened.url);
+            failure.progressed = writer.position > before && validator !== undefined && !(error instanceof LowSpeedError);
+            throw failure;
           }
           await writer.flush().catch((flushError: unknown) => {
             throw storageError(flushError, 'write', job.targets[0]?.path ?? env.label);
           });
           if (writer.position < chunk.size) {
-            throw new TransientError(`body ended after ${writer.position} of ${chunk.size} bytes`, opened.url);
+            const failure = new TransientError(`body ended after ${writer.position} of ${chunk.size} bytes`, opened.url);
+            failure.progressed = writer.position > before && validator !== undefined;
+            throw failure;
           }
           return true;
         },

@@ -5,6 +5,10 @@
  */
 import type { Dispatcher } from 'undici';
 import { ModelsError } from './errors.js';
+import { debugLog, logUrl } from './log.js';
+import { BODY_HIGH_WATER, type LowSpeed, LowSpeedError, guardBody } from './http-body.js';
+
+export { type LowSpeed, LowSpeedError } from './http-body.js';
 
 export interface HttpOptions {
   /** Bearer token (MODELS_TOKEN); sent only to `tokenOrigins`. */
@@ -16,6 +20,8 @@ export interface HttpOptions {
   idleTimeoutMs?: number;
   /** Abandon a request whose headers do not arrive within this long (ms). */
   headersTimeoutMs?: number;
+  /** Abandon a body slower than `bytesPerSecond` over `windowMs` (curl's --speed-limit/--speed-time); 0 turns it off. */
+  lowSpeed?: LowSpeed;
   userAgent?: string;
 }
 
@@ -28,6 +34,8 @@ export interface HttpResponse {
 
 /** A failure worth trying again: connection errors, resets, timeouts, 408/429/5xx. */
 export class TransientError extends Error {
+  /** Bytes were kept from this attempt (a resumable transfer moved on): the retry budget starts again. */
+  progressed = false;
   constructor(
     message: string,
     readonly url: string,
@@ -69,7 +77,7 @@ export function describeNetworkError(error: unknown): string {
 }
 
 export function isTransientNetworkError(error: unknown): boolean {
-  if (error instanceof TransientError) return true;
+  if (error instanceof TransientError || error instanceof LowSpeedError) return true;
   const err = error as { code?: string; cause?: { code?: string }; name?: string };
   const code = err?.code ?? err?.cause?.code;
   return (code !== undefined && TRANSIENT_CODES.has(code)) || err?.name === 'SocketError';
@@ -113,13 +121,17 @@ export class HttpClient {
         sendHeaders.authorization = `Bearer ${this.options.token}`;
       }
       let response: Dispatcher.ResponseData;
+      const started = performance.now();
+      const took = () => `${Math.round(performance.now() - started)} ms`;
       try {
-        response = await request(current, { method: 'GET', headers: sendHeaders, dispatcher, signal: signal ?? null });
+        response = await request(current, { method: 'GET', headers: sendHeaders, dispatcher, signal: signal ?? null, highWaterMark: BODY_HIGH_WATER });
       } catch (error) {
+        debugLog(`GET ${logUrl(current)} ${headers.range ? `(${headers.range}) ` : ''}failed after ${took()}: ${describeNetworkError(error)}`);
         if (signal?.aborted) throw error;
         throw new TransientError(`${describeNetworkError(error)} (GET ${redact(current)})`, redact(current));
       }
       const status = response.statusCode;
+      if (status >= 300) debugLog(`GET ${logUrl(current)} → ${status}${response.headers.location ? ` (to ${logUrl(String(response.headers.location), current)})` : ''} in ${took()}`);
       if (status >= 300 && status < 400 && status !== 304 && response.headers.location) {
         await response.body.dump().catch(() => undefined);
         if (hop >= MAX_REDIRECTS) {
@@ -146,7 +158,16 @@ export class HttpClient {
             : 'check the registry URL and that it serves an XPRIM registry';
         throw new ModelsError('E_HTTP', `HTTP ${status} from ${redact(current)}`, { hint });
       }
-      return { status, url: redact(current), headers: response.headers, body: response.body };
+      const length = Number(response.headers['content-length']);
+      const logged = logUrl(current);
+      const range = headers.range ? ` (${headers.range})` : '';
+      const body = guardBody(response.body, {
+        length: Number.isSafeInteger(length) ? length : undefined,
+        lowSpeed: this.options.lowSpeed,
+        url: redact(current),
+        onDone: (bytes, complete) => debugLog(`GET ${logged}${range} → ${status}, ${bytes} bytes${complete ? '' : ' (cut short)'} in ${took()}`),
+      });
+      return { status, url: redact(current), headers: response.headers, body };
     }
   }
 

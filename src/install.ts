@@ -62,7 +62,7 @@ export interface ModelResult {
 export type InstallEvent =
   | { type: 'locked'; changes: number; written: boolean }
   | { type: 'start'; name: string; model: string; resolved: string; totalBytes: number; neededBytes: number }
-  | { type: 'progress'; name: string; doneBytes: number; totalBytes: number; networkBytes: number }
+  | { type: 'progress'; name: string; doneBytes: number; totalBytes: number; networkBytes: number; resumedBytes: number }
   | { type: 'done'; result: ModelResult }
   | { type: 'moved-aside'; name: string; from: string; to: string }
   | { type: 'warning'; name: string; message: string }
@@ -268,9 +268,9 @@ export async function install(project: Project, options: InstallOptions = {}): P
     state = await readState(root, GENERATOR); // another process may have installed meanwhile
     await cleanLeftovers(await findLeftovers(root, dests(), Boolean(noCacheDir)));
     await store.init();
-    const counters = new Map<string, { done: number; network: number; cache: number }>();
+    const counters = new Map<string, { done: number; network: number; cache: number; resumed: number }>();
     const envFor = (target: ModelTarget): AssembleEnv => {
-      const counter = { done: 0, network: 0, cache: 0 };
+      const counter = { done: 0, network: 0, cache: 0, resumed: 0 };
       counters.set(target.name, counter);
       let lastEmit = 0;
       return {
@@ -294,11 +294,12 @@ export async function install(project: Project, options: InstallOptions = {}): P
         onBytes: (bytes, source) => {
           counter.done += bytes;
           if (source === 'network') counter.network += bytes;
+          else if (source === 'resumed') counter.resumed += bytes;
           else counter.cache += bytes;
           const now = Date.now();
           if (now - lastEmit >= 100) {
             lastEmit = now;
-            emit({ type: 'progress', name: target.name, doneBytes: counter.done, totalBytes: 0, networkBytes: counter.network });
+            emit({ type: 'progress', name: target.name, doneBytes: counter.done, totalBytes: 0, networkBytes: counter.network, resumedBytes: counter.resumed });
           }
         },
       };
@@ -326,11 +327,13 @@ export async function install(project: Project, options: InstallOptions = {}): P
       // A model that waited for another one sharing its chunks plans again: those files are stored now.
       const plan = replan ? await planModel(env, initial.target) : initial;
       const { target } = plan;
-      emit({ type: 'start', name: target.name, model: target.model, resolved: target.resolved, totalBytes: plan.layout.totalSize, neededBytes: plan.neededBytes });
+      emit({ type: 'start', name: target.name, model: target.model, resolved: target.resolved, totalBytes: plan.layout.totalSize, neededBytes: plan.fetchBytes });
       const record = await executePlan(env, plan);
       state.models[target.name] = record;
       await saveState();
-      const counter = counters.get(target.name) as { network: number; cache: number };
+      const counter = counters.get(target.name) as { done: number; network: number; cache: number; resumed: number };
+      // The last progress event, unthrottled: the view ends on the exact count.
+      emit({ type: 'progress', name: target.name, doneBytes: counter.done, totalBytes: 0, networkBytes: counter.network, resumedBytes: counter.resumed });
       const source: ModelSource = counter.network === 0 ? 'cache' : counter.cache === 0 && plan.neededBytes === plan.layout.totalSize ? 'network' : 'mixed';
       const result = resultFor(target, plan.layout.totalSize, source, counter.network, plan.layout.totalSize - counter.network, performance.now() - begun, changed);
       installed.push(result);

@@ -7,6 +7,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ModelsError, storageError } from './errors.js';
+import { debugLog } from './log.js';
 
 /** Releases the lock; `waited` says whether another holder had to be waited for (its work may be done). */
 export type Release = (() => Promise<void>) & { waited: boolean };
@@ -40,6 +41,7 @@ export async function acquireLock(lockPath: string, what: string, timeoutMs: num
         break;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
+        if (!waited) debugLog(`lock wait: ${what} is locked (${lockDir}${await ownerOf(lockDir)}); waiting up to ${Math.round(timeoutMs / 1000)} s`);
         waited = true;
         // Its holder was killed (kill -9, power loss): take it over now rather than after `stale`.
         if (await breakIfOwnerDead(lockDir)) continue;
@@ -48,6 +50,7 @@ export async function acquireLock(lockPath: string, what: string, timeoutMs: num
       }
     }
     await writeFile(join(lockDir, 'owner'), `${process.pid} ${hostname()}\n`).catch(() => undefined);
+    if (waited) debugLog(`lock wait: got ${what} after ${Math.round(timeoutMs - (deadline - Date.now()))} ms`);
     return Object.assign(
       async () => {
         await release().catch(() => undefined);
@@ -62,6 +65,13 @@ export async function acquireLock(lockPath: string, what: string, timeoutMs: num
     }
     throw storageError(error, 'lock', lockPath);
   }
+}
+
+/** ", held by pid N on HOST", when the lock says. */
+async function ownerOf(lockDir: string): Promise<string> {
+  const owner = await readFile(join(lockDir, 'owner'), 'utf8').catch(() => '');
+  const [pid, host] = owner.trim().split(' ');
+  return pid ? `, held by pid ${pid}${host ? ` on ${host}` : ''}` : '';
 }
 
 /** True when the lock was held by a process of this machine that no longer exists, and was removed. */

@@ -1,4 +1,5 @@
 /** Manifests through the store: every command that needs one gets it here, verified against its hash. */
+import { debugLog } from './log.js';
 import type { RegistryClient } from './registry/client.js';
 import { type ManifestLayout, MAX_MANIFEST_BYTES, parseManifest } from './registry/manifest.js';
 import type { Store } from './store.js';
@@ -13,7 +14,9 @@ export async function getManifest(store: Store, client: RegistryClient, hash: st
   const cached = await store.readManifest(hash);
   if (cached) {
     try {
-      return { layout: parseManifest(cached, hash, where), bytes: cached };
+      const layout = parseManifest(cached, hash, where);
+      debugLog(`cache hit: manifest ${hash.slice(0, 12)} of ${label}`);
+      return { layout, bytes: cached };
     } catch {
       // damaged in the store: fetch it again
     }

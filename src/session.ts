@@ -30,7 +30,7 @@ export function concurrencyFrom(value: number | undefined, env: NodeJS.ProcessEn
   return raw;
 }
 
-/** A numeric environment setting (MODELS_IDLE_TIMEOUT seconds, MODELS_RETRIES attempts), checked. */
+/** A numeric environment setting (MODELS_IDLE_TIMEOUT seconds, MODELS_RETRIES attempts, …), checked. */
 export function envNumber(env: NodeJS.ProcessEnv, name: string, min: number, max: number, fallback: number, integer = false): number {
   const text = env[name];
   if (text === undefined || text.trim() === '') return fallback;
@@ -41,6 +41,29 @@ export function envNumber(env: NodeJS.ProcessEnv, name: string, min: number, max
     });
   }
   return n;
+}
+
+/**
+ * MODELS_TOKEN without the whitespace a copy from a file brings along (a trailing newline). What is
+ * left must be one header-safe word; the message names the variable, never the value.
+ */
+export function envToken(env: NodeJS.ProcessEnv): string | undefined {
+  const token = env.MODELS_TOKEN?.trim();
+  if (!token) return undefined;
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new ModelsError('E_USAGE', 'MODELS_TOKEN contains spaces, line breaks or control characters inside the token', {
+      hint: 'set MODELS_TOKEN to the token alone, e.g. MODELS_TOKEN="$(cat token.txt)"',
+    });
+  }
+  return token;
+}
+
+/** MODELS_RETRIES (rounds) and MODELS_RETRY_BUDGET (seconds a request may keep failing), when set. */
+function retryFromEnv(env: NodeJS.ProcessEnv): Partial<RetryPolicy> {
+  return {
+    ...(env.MODELS_RETRIES?.trim() ? { attempts: envNumber(env, 'MODELS_RETRIES', 1, 100, 30, true) } : {}),
+    ...(env.MODELS_RETRY_BUDGET?.trim() ? { budgetMs: envNumber(env, 'MODELS_RETRY_BUDGET', 0, 86_400, 60) * 1000 } : {}),
+  };
 }
 
 /** MODELS_MIRRORS: comma-separated registry locations tried before the configured ones. */
@@ -66,20 +89,26 @@ export class Session {
     this.env = options.env ?? process.env;
     this.concurrency = concurrencyFrom(options.concurrency, this.env);
     this.store = new Store(options.cacheDir ?? defaultCacheDir(this.env));
+    const token = envToken(this.env);
     const tokenOrigins = new Set<string>();
     for (const location of this.allLocations()) {
       if (/^https?:/.test(location)) tokenOrigins.add(new URL(location).origin);
     }
     this.http = new HttpClient({
-      ...(this.env.MODELS_TOKEN ? { token: this.env.MODELS_TOKEN } : {}),
+      ...(token ? { token } : {}),
       tokenOrigins,
       connections: this.concurrency,
       idleTimeoutMs: options.idleTimeoutMs ?? envNumber(this.env, 'MODELS_IDLE_TIMEOUT', 0.01, 3600, 30) * 1000,
+      headersTimeoutMs: envNumber(this.env, 'MODELS_HEADERS_TIMEOUT', 0.01, 3600, 20) * 1000,
+      lowSpeed: {
+        bytesPerSecond: envNumber(this.env, 'MODELS_SPEED_LIMIT', 0, 1 << 30, 1024),
+        windowMs: envNumber(this.env, 'MODELS_SPEED_TIME', 0.01, 3600, 30) * 1000,
+      },
     });
-    this.retry = options.retry ?? (this.env.MODELS_RETRIES ? { attempts: envNumber(this.env, 'MODELS_RETRIES', 1, 100, 5, true) } : undefined);
+    this.retry = { ...retryFromEnv(this.env), ...options.retry };
   }
 
-  private readonly retry: Partial<RetryPolicy> | undefined;
+  private readonly retry: Partial<RetryPolicy>;
 
   private mirrorsFromEnv(): string[] {
     return envMirrors(this.env, this.config?.dir ?? process.cwd());
@@ -97,7 +126,7 @@ export class Session {
       const locations = [...this.mirrorsFromEnv(), registryUrl, ...(this.config?.mirrors ?? [])];
       client = new RegistryClient(locations, {
         http: this.http,
-        ...(this.retry ? { retry: this.retry } : {}),
+        retry: this.retry,
         ...(this.options.offline ? { offline: true } : {}),
       });
       this.clients.set(registryUrl, client);

@@ -5,6 +5,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { setMaxListeners } from 'node:events';
 import { ModelsError } from '../errors.js';
+import { setDebugLog } from '../log.js';
 import { VERSION } from '../version.js';
 import { type GlobalOptions, reportError } from './output.js';
 
@@ -26,6 +27,7 @@ export function run(load: () => Promise<{ default: Action }>) {
   return async (...args: unknown[]) => {
     const command = args[args.length - 1] as Command;
     const globals = command.optsWithGlobals() as GlobalOptions;
+    if (globals.verbose) setDebugLog((line) => process.stderr.write(`debug: ${line}\n`));
     const controller = new AbortController();
   // Every in-flight request and backoff listens on it: many more than the default warning threshold.
   setMaxListeners(0, controller.signal);

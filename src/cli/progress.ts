@@ -17,8 +17,12 @@ export interface ProgressView {
 
 interface ModelProgress {
   total: number;
+  /** Bytes of the chunks this install brings in (all of them on a first install, fewer on an update). */
   needed: number;
+  /** Of those, landed so far: fetched, copied from the cache, or left by an interrupted run. */
   done: number;
+  /** Left by an interrupted run: part of `done`, but not of the speed. */
+  resumed: number;
   started: number;
   lastLine: number;
 }
@@ -36,11 +40,11 @@ function describeDone(result: ModelResult): string {
 
 function rate(p: ModelProgress): string {
   const seconds = (Date.now() - p.started) / 1000;
-  const speed = seconds > 0 ? p.done / seconds : 0;
-  const left = Math.max(0, p.total - p.done);
+  const speed = seconds > 0 ? Math.max(0, p.done - p.resumed) / seconds : 0;
+  const left = Math.max(0, p.needed - p.done);
   const eta = speed > 0 ? `${Math.ceil(left / speed)}s` : '?';
-  const percent = p.total > 0 ? Math.floor((p.done / p.total) * 100) : 100;
-  return `${formatBytes(p.done)}/${formatBytes(p.total)} ${percent}% ${formatBytes(Math.round(speed))}/s ETA ${eta}`;
+  const percent = p.needed > 0 ? Math.min(100, Math.floor((p.done / p.needed) * 100)) : 100;
+  return `${formatBytes(p.done)}/${formatBytes(p.needed)} ${percent}% ${formatBytes(Math.round(speed))}/s ETA ${eta}`;
 }
 
 export function plainProgress(out: Output): ProgressView {
@@ -49,12 +53,13 @@ export function plainProgress(out: Output): ProgressView {
     onEvent(event) {
       if (event.type === 'start') {
         const now = Date.now();
-        models.set(event.name, { total: event.totalBytes, needed: event.neededBytes, done: 0, started: now, lastLine: now });
+        models.set(event.name, { total: event.totalBytes, needed: event.neededBytes, done: 0, resumed: 0, started: now, lastLine: now });
         out.info(`installing ${event.name} ${event.model}@${event.resolved} (${formatBytes(event.totalBytes)}${event.neededBytes < event.totalBytes ? `, ${formatBytes(event.neededBytes)} to fetch` : ''})`);
       } else if (event.type === 'progress') {
         const p = models.get(event.name);
         if (!p) return;
         p.done = event.doneBytes;
+        p.resumed = event.resumedBytes;
         if (Date.now() - p.lastLine >= PLAIN_INTERVAL_MS) {
           p.lastLine = Date.now();
           out.info(`  ${event.name}: ${rate(p)}`);
@@ -94,18 +99,20 @@ export async function interactiveProgress(names: string[]): Promise<ProgressView
           });
         }),
     })),
-    { concurrent: true, exitOnError: false, rendererOptions: { collapseErrors: false } },
+    // listr2's own SIGINT handler would exit 127 at once, skipping our cleanup: Ctrl-C is handled in main.ts (exit 130).
+    { concurrent: true, exitOnError: false, registerSignalListeners: false, rendererOptions: { collapseErrors: false } },
   );
   const running = list.run().catch(() => undefined);
   return {
     onEvent(event) {
       if (event.type === 'start') {
-        models.set(event.name, { total: event.totalBytes, needed: event.neededBytes, done: 0, started: Date.now(), lastLine: 0 });
+        models.set(event.name, { total: event.totalBytes, needed: event.neededBytes, done: 0, resumed: 0, started: Date.now(), lastLine: 0 });
         waiters.get(event.name)?.update?.(`${event.name} ${event.model}@${event.resolved}: starting`);
       } else if (event.type === 'progress') {
         const p = models.get(event.name);
         if (!p) return;
         p.done = event.doneBytes;
+        p.resumed = event.resumedBytes;
         waiters.get(event.name)?.update?.(`${event.name}: ${rate(p)}`);
       } else if (event.type === 'done' || event.type === 'skipped') {
         waiters.get(event.result.name)?.resolve(describeDone(event.result));

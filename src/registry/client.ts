@@ -5,19 +5,26 @@
  * verified by hash by the callers, so any source is as good as another.
  */
 import { ModelsError, abortError, isModelsError } from '../errors.js';
+import { debugLog } from '../log.js';
 import { HttpClient, TransientError, describeNetworkError, isTransientNetworkError } from '../http.js';
 import { type OpenedBody, type RegistrySource, createSource } from './source.js';
 
 export interface RetryPolicy {
-  /** Rounds over all sources before giving up on a request. */
+  /** Rounds over all sources before giving up on a request (the time budget usually ends it first). */
   attempts: number;
+  /**
+   * Time a request may keep failing before it gives up (MODELS_RETRY_BUDGET): counted from the
+   * start of the first failed attempt, and restarted whenever an attempt made progress.
+   */
+  budgetMs: number;
   baseDelayMs: number;
   maxDelayMs: number;
   /** How many more times a chunk whose bytes do not match its hash is fetched. */
   integrityRetries: number;
 }
 
-export const defaultRetryPolicy: RetryPolicy = { attempts: 5, baseDelayMs: 200, maxDelayMs: 10_000, integrityRetries: 2 };
+export const defaultRetryPolicy: RetryPolicy = { attempts: 30, budgetMs: 60_000, baseDelayMs: 200, maxDelayMs: 10_000, integrityRetries: 2 };
+
 
 export interface ClientOptions {
   http: HttpClient;
@@ -44,7 +51,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 export function backoffDelay(round: number, policy: RetryPolicy, retryAfterMs?: number): number {
-  if (retryAfterMs !== undefined) return Math.min(retryAfterMs, 60_000);
+  if (retryAfterMs !== undefined) return retryAfterMs;
   const exp = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** round);
   return Math.round(exp / 2 + Math.random() * (exp / 2)); // "equal jitter"
 }
@@ -85,7 +92,10 @@ export class RegistryClient {
       });
     }
     let lastError: unknown;
-    for (let round = 0; round < this.policy.attempts; round++) {
+    // When the current failure streak started.
+    let streakStart = Date.now();
+    let round = 0;
+    for (;;) {
       let notFound = 0;
       const sources = [...this.order];
       for (const source of sources) {
@@ -99,6 +109,9 @@ export class RegistryClient {
           if (isModelsError(error) || !isTransientNetworkError(error)) throw toModelsError(error, what);
           lastError = error;
           this.demote(source);
+          // A transfer that kept bytes before failing made progress: its time budget starts again
+          // (the attempt count still bounds a server that cuts every transfer short).
+          if (error instanceof TransientError && error.progressed) streakStart = Date.now();
         }
       }
       if (notFound === sources.length) {
@@ -106,14 +119,26 @@ export class RegistryClient {
           hint: 'check the model name and version, or that the registry/mirror holds it',
         });
       }
-      if (round + 1 < this.policy.attempts) {
-        await sleep(backoffDelay(round, this.policy, (lastError as TransientError).retryAfterMs), signal);
+      round++;
+      const retryAfterMs = (lastError as TransientError).retryAfterMs;
+      const delay = backoffDelay(round - 1, this.policy, retryAfterMs);
+      if (retryAfterMs !== undefined && retryAfterMs > this.policy.budgetMs) {
+        // Waiting a day is not a retry: say so now rather than hang.
+        throw new ModelsError('E_NETWORK', `${what}: ${describeNetworkError(lastError)} asks to retry after ${formatSeconds(retryAfterMs)}, beyond the retry budget of ${formatSeconds(this.policy.budgetMs)}`, {
+          hint: 'the registry is rate-limiting or down for maintenance: try again later, use a mirror (MODELS_MIRRORS), or raise MODELS_RETRY_BUDGET (seconds)',
+          cause: lastError,
+        });
       }
+      const spent = Date.now() - streakStart;
+      if (round >= this.policy.attempts || spent + delay > this.policy.budgetMs) {
+        throw new ModelsError('E_NETWORK', `${what}: ${describeNetworkError(lastError)} (gave up after ${round} attempt${round === 1 ? '' : 's'} in ${formatSeconds(spent)})`, {
+          hint: 'check the network or proxy settings (HTTPS_PROXY), add a mirror (MODELS_MIRRORS), or allow a longer outage with MODELS_RETRY_BUDGET (seconds)',
+          cause: lastError,
+        });
+      }
+      debugLog(`retry ${round} of ${what} in ${delay} ms (${formatSeconds(spent)} of the ${formatSeconds(this.policy.budgetMs)} budget spent): ${describeNetworkError(lastError)}`);
+      await sleep(delay, signal);
     }
-    throw new ModelsError('E_NETWORK', `${what}: ${describeNetworkError(lastError)} (gave up after ${this.policy.attempts} attempts)`, {
-      hint: 'check the network or proxy settings (HTTPS_PROXY), or add a mirror (MODELS_MIRRORS)',
-      cause: lastError,
-    });
   }
 
   /** Fetch a small document (index, manifest) whole, refusing anything larger than maxBytes. */
@@ -153,6 +178,10 @@ async function readAll(opened: OpenedBody, maxBytes: number, what: string): Prom
     throw new TransientError(`${what}: body ended after ${total} of ${opened.length} bytes`, opened.url);
   }
   return Buffer.concat(parts);
+}
+
+function formatSeconds(ms: number): string {
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
 }
 
 function toModelsError(error: unknown, what: string): ModelsError {

@@ -72,6 +72,8 @@ export interface ServerOptions {
   requireToken?: string;
   /** Throttle body bytes to about this rate. */
   bytesPerSecond?: number;
+  /** Listen on this port (e.g. to come back after an outage); default any free port. */
+  port?: number;
 }
 
 export interface RegistryServer {
@@ -344,7 +346,7 @@ export async function startRegistryServer(options: ServerOptions): Promise<Regis
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
       server.off('error', reject);
       resolve();
     });
