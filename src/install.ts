@@ -11,6 +11,7 @@ import { RateLimiter } from './fetch.js';
 import { type FileHasher, createFileHasher } from './file-hasher.js';
 import { sha256File } from './hash.js';
 import { acquireLock } from './locks.js';
+import { assertLockMatchesManifest, lockMatchesRecord } from './lock-contract.js';
 import { type LockedModel, lockStatus } from './lockfile.js';
 import type { Project } from './project.js';
 import { lockProject } from './resolve.js';
@@ -208,7 +209,8 @@ export async function install(project: Project, options: InstallOptions = {}): P
   const pending: { target: ModelTarget; changed: string[] }[] = [];
   for (const target of targets) {
     const installed = state.models[target.name];
-    if (installed && installed.manifest === target.manifest && installed.path === target.path) {
+    // A record that contradicts the lock is not "in place": the plan below checks the lock against its manifest.
+    if (installed && installed.manifest === target.manifest && installed.path === target.path && lockMatchesRecord(lock.models[target.name] as LockedModel, installed)) {
       let changed = await changedFiles(target.dest, installed);
       if (changed.length === 0 && options.verify) changed = await rehashChanged(target.dest, installed);
       if (changed.length === 0) {
@@ -290,6 +292,7 @@ export async function install(project: Project, options: InstallOptions = {}): P
         return { plan: await planModel(env, target), env, changed };
       }),
     );
+    for (const { plan } of plans) assertLockMatchesManifest(project.lockPath, plan.target.name, lock.models[plan.target.name] as LockedModel, plan.layout);
     const neededBytes = plans.reduce((sum, p) => sum + p.plan.neededBytes, 0);
     await checkFreeSpace(store, root, neededBytes);
     hasher = createFileHasher(neededBytes);

@@ -46,6 +46,15 @@ const MODEL_KEYS = ['spec', 'model', 'version', 'resolved', 'registry', 'manifes
 const FILE_KEYS = ['path', 'size', 'sha256'] as const;
 const MAX_SIZE = 2 ** 50;
 
+// Where each parsed entry (and each of its files) sits in models.lock, for messages that name the line.
+const positions = new WeakMap<LockedModel, { line: number; files: number[] }>();
+
+/** The 1-based line of a parsed entry in models.lock, or of its file `fileIndex`; undefined when not parsed from a file. */
+export function lockLine(entry: LockedModel, fileIndex?: number): number | undefined {
+  const at = positions.get(entry);
+  return fileIndex === undefined ? at?.line : (at?.files[fileIndex] ?? at?.line);
+}
+
 /** The resolution inputs, hashed: what makes a lock entry stale when it changes. */
 export function specHash(entry: { registry: string; model: string; version: string }): string {
   // Explicit key order: the canonical form must not depend on how the caller built the object.
@@ -187,10 +196,12 @@ class LockReader {
     const filesField = get('files');
     if (!isSeq(filesField.value)) this.fail(this.valueOffset(filesField), `${where}.files: expected a list`);
     const seen = new Set<string>();
+    const fileLines: number[] = [];
     const files = filesField.value.items.map((item, i) => {
       const fileWhere = `${where}.files[${i}]`;
       const itemNode = (item as Node | null) ?? null;
       if (!isMap(itemNode)) this.fail(this.at(itemNode, filesField.value), `${fileWhere}: expected a mapping { path, size, sha256 }`);
+      fileLines.push(this.lineCounter.linePos(this.at(itemNode) ?? 0).line);
       const ff = this.fields(itemNode, fileWhere, FILE_KEYS);
       const pathField = this.required(ff, 'path', fileWhere, itemNode);
       const path = this.string(pathField, `${fileWhere}.path`);
@@ -210,7 +221,9 @@ class LockReader {
     if (spec !== specHash({ registry, model, version })) {
       this.fail(this.valueOffset(get('spec')), `${where}.spec does not match its registry, model and version`);
     }
-    return { spec, model, version, resolved, registry, manifest, size, files };
+    const entry = { spec, model, version, resolved, registry, manifest, size, files };
+    positions.set(entry, { line: this.lineCounter.linePos(this.at(keyNode) ?? 0).line, files: fileLines });
+    return entry;
   }
 }
 
@@ -245,6 +258,7 @@ export function readCanonical(text: string): Lockfile | undefined {
   if (lines[i] === 'models: {}') i++;
   else if (lines[i++] !== 'models:') return undefined;
   while (i < lines.length - 1) {
+    const entryLine = i + 1;
     const name = /^ {2}([^ :]+):$/.exec(lines[i++] ?? '')?.[1];
     if (!plainString(name) || !NAME_PATTERN.test(name) || Object.hasOwn(models, name)) return undefined;
     const values: string[] = [];
@@ -262,7 +276,9 @@ export function readCanonical(text: string): Lockfile | undefined {
     const filesLine = lines[i++];
     if (filesLine !== '    files:' && filesLine !== '    files: []') return undefined;
     const seen = new Set<string>();
+    const fileLines: number[] = [];
     while (filesLine === '    files:' && lines[i]?.startsWith('      - ')) {
+      fileLines.push(i + 1);
       const match = FILE_LINE.exec(lines[i++] as string);
       const path = match?.[1];
       const fileSize = plainSize(match?.[2]);
@@ -274,6 +290,7 @@ export function readCanonical(text: string): Lockfile | undefined {
     const entry = { spec, model, version, resolved, registry, manifest, size, files } as LockedModel;
     if (files.reduce((sum, f) => sum + f.size, 0) !== size || spec !== specHash(entry)) return undefined;
     models[name] = entry;
+    positions.set(entry, { line: entryLine, files: fileLines });
   }
   return { lockfileVersion: 1, models };
 }
