@@ -15,7 +15,7 @@ import { assertLockMatchesManifest, lockMatchesRecord } from './lock-contract.js
 import { type LockedModel, lockStatus } from './lockfile.js';
 import type { Project } from './project.js';
 import { lockProject } from './resolve.js';
-import { Session, type SessionOptions } from './session.js';
+import { Session, type SessionOptions, checkEnvironment, concurrencyFrom, lockTimeoutFrom } from './session.js';
 import { type InstallState, type InstalledModel, changedFiles, readState, writeState } from './state.js';
 import { type LinkMode, Store } from './store.js';
 import { GENERATOR } from './version.js';
@@ -107,13 +107,13 @@ async function tryUpToDate(
 }
 
 /** Pick the entries this run installs: --only (names or tags) and `when:` for the target platform. */
-export function selectEntries(entries: ModelEntry[], only: string[] | undefined, platform: string | undefined): ModelEntry[] {
+export function selectEntries(entries: ModelEntry[], only: string[] | undefined, platform: string | undefined, flag = '--only '): ModelEntry[] {
   const target = platform ? parsePlatform(platform) : { os: process.platform, arch: process.arch };
   if (only && only.length > 0) {
     const known = new Set(entries.flatMap((e) => [e.name, ...e.tags]));
     const unknown = only.filter((o) => !known.has(o));
     if (unknown.length > 0) {
-      throw new ModelsError('E_USAGE', `--only ${unknown.join(', ')}: no model or tag of that name`, { hint: `models: ${entries.map((e) => e.name).join(', ')}` });
+      throw new ModelsError('E_USAGE', `${flag}${unknown.join(', ')}: no model or tag of that name`, { hint: `models: ${entries.map((e) => e.name).join(', ')}` });
     }
   }
   return entries.filter((e) => matchesPlatform(e, target) && (!only || only.length === 0 || only.includes(e.name) || e.tags.some((t) => only.includes(t))));
@@ -188,6 +188,10 @@ export async function install(project: Project, options: InstallOptions = {}): P
   const env = options.env ?? process.env;
   let session: Session | undefined;
   let lockWritten = false;
+  // Settings are checked up front, whether or not there is work to do.
+  checkEnvironment(env);
+  concurrencyFrom(options.concurrency, env);
+  const lockTimeoutMs = options.lockTimeoutMs ?? lockTimeoutFrom(env, DEFAULT_LOCK_TIMEOUT_MS);
   const root = resolve(options.root ?? project.config.root);
   let state = await readState(root, GENERATOR);
   const quick = await tryUpToDate(project, root, state, options, emit);
@@ -241,7 +245,6 @@ export async function install(project: Project, options: InstallOptions = {}): P
   const noCacheDir = options.noCache ? join(root, `.xprim-tmp-store`) : undefined;
   session ??= new Session(project.config, { ...options, ...(noCacheDir ? { cacheDir: noCacheDir } : {}) });
   const store = noCacheDir ? new Store(noCacheDir) : session.store;
-  const lockTimeoutMs = options.lockTimeoutMs ?? (env.MODELS_LOCK_TIMEOUT ? Number(env.MODELS_LOCK_TIMEOUT) * 1000 : DEFAULT_LOCK_TIMEOUT_MS);
   const { default: pLimit } = await import('p-limit');
   const limit = pLimit(session.concurrency);
   const rate = options.limitRate ? new RateLimiter(options.limitRate) : undefined;

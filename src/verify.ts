@@ -103,7 +103,7 @@ export async function verifyProject(project: Project, options: VerifyOptions = {
     });
   }
   const root = resolve(options.root ?? config.root);
-  const entries = selectEntries(config.models, options.names, undefined);
+  const entries = selectEntries(config.models, options.names, undefined, '');
   const state = await readState(root, GENERATOR);
   const concurrency = options.concurrency ?? Math.min(4, availableParallelism());
   if (!Number.isInteger(concurrency) || concurrency < 1) {
