@@ -3,6 +3,7 @@
  * deterministic so that it diffs well and an unchanged resolve rewrites nothing; read strictly,
  * because `install --frozen` trusts it to pin every byte.
  */
+import { dictionary } from './dictionary.js';
 import { readFile } from 'node:fs/promises';
 import { Document, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
 import { ModelsError } from './errors.js';
@@ -168,7 +169,7 @@ class LockReader {
     const modelsNode = modelsField.value;
     if (!isMap(modelsNode)) this.fail(this.valueOffset(modelsField), 'models: expected a mapping of model names');
 
-    const models: Record<string, LockedModel> = {};
+    const models = dictionary<LockedModel>();
     for (const pair of modelsNode.items) {
       const key = pair.key as Node | null;
       const name = isScalar(key) ? key.value : undefined;
@@ -253,7 +254,7 @@ const FILE_LINE = /^ {6}- \{ path: ([^,{}]+), size: ([0-9]+)(?:, sha256: ([0-9a-
 export function readCanonical(text: string): Lockfile | undefined {
   const lines = text.split('\n');
   if (lines[0] !== `#${HEADER}` || lines[1] !== '' || lines[2] !== 'lockfileVersion: 1' || lines[lines.length - 1] !== '') return undefined;
-  const models: Record<string, LockedModel> = {};
+  const models = dictionary<LockedModel>();
   let i = 3;
   if (lines[i] === 'models: {}') i++;
   else if (lines[i++] !== 'models:') return undefined;
@@ -318,7 +319,7 @@ function byCodeUnit(a: string, b: string): number {
 }
 
 export function serializeLockfile(lock: Lockfile): string {
-  const models: Record<string, unknown> = {};
+  const models = dictionary<unknown>();
   for (const name of Object.keys(lock.models).sort(byCodeUnit)) {
     const m = lock.models[name] as LockedModel;
     models[name] = {
@@ -369,7 +370,7 @@ export async function writeLockfile(file: string, lock: Lockfile): Promise<boole
 }
 
 export function lockStatus(config: ProjectConfig, lock: Lockfile | undefined): LockStatus {
-  const locked = lock?.models ?? {};
+  const locked = lock?.models ?? dictionary<LockedModel>();
   const missing: string[] = [];
   const stale: string[] = [];
   const names = new Set<string>();

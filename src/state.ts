@@ -4,6 +4,7 @@
  * file, and it is the integrity file an installer ships for the runtime readiness check
  * (`xprim-models/runtime`).
  */
+import { dictionary } from './dictionary.js';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from './fsutil.js';
@@ -43,14 +44,16 @@ export interface InstallState {
 }
 
 export function emptyState(generator: string): InstallState {
-  return { integrityVersion: 1, generator, models: {} };
+  return { integrityVersion: 1, generator, models: dictionary<InstalledModel>() };
 }
 
 /** Read the state; a missing or unreadable one is empty (the next install rebuilds it). */
 export async function readState(root: string, generator: string): Promise<InstallState> {
   try {
     const data = JSON.parse(await readFile(join(root, INTEGRITY_FILE), 'utf8')) as InstallState;
-    if (data?.integrityVersion === 1 && typeof data.models === 'object' && data.models !== null) return { ...data, generator };
+    if (data?.integrityVersion === 1 && typeof data.models === 'object' && data.models !== null) {
+      return { ...data, generator, models: Object.assign(dictionary<InstalledModel>(), data.models) };
+    }
   } catch {
     // rebuilt by the next install
   }

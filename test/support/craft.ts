@@ -19,7 +19,7 @@ export interface CraftVersion {
 export async function craftRegistry(dir: string, models: Record<string, Record<string, CraftVersion>>, options: { chunkSize?: number } = {}): Promise<Record<string, string>> {
   const chunkSize = options.chunkSize ?? 64 * 1024;
   await mkdir(join(dir, 'data'), { recursive: true });
-  const index: Record<string, Record<string, Record<string, unknown>>> = {};
+  const index: Record<string, Record<string, Record<string, unknown>>> = Object.create(null) as Record<string, Record<string, Record<string, unknown>>>;
   const hashes: Record<string, string> = {};
   for (const [model, versions] of Object.entries(models)) {
     const [group, name] = model.split('/') as [string, string];
@@ -36,7 +36,10 @@ export async function craftRegistry(dir: string, models: Record<string, Record<s
       const hash = sha(manifest);
       await writeFile(join(dir, 'data', hash), manifest);
       hashes[`${model}@${version}`] = hash;
-      ((index[group] ??= {})[name] ??= {})[version] = { hash, ...(spec.metadata ? { metadata: spec.metadata } : {}), ...(spec.alias_of ? { alias_of: spec.alias_of } : {}) };
+      // Own properties only: a model or version may be called "constructor".
+      const models = Object.hasOwn(index, group) ? (index[group] as Record<string, Record<string, unknown>>) : (index[group] = Object.create(null) as Record<string, Record<string, unknown>>);
+      const versionsOf = Object.hasOwn(models, name) ? (models[name] as Record<string, unknown>) : (models[name] = Object.create(null) as Record<string, unknown>);
+      versionsOf[version] = { hash, ...(spec.metadata ? { metadata: spec.metadata } : {}), ...(spec.alias_of ? { alias_of: spec.alias_of } : {}) };
     }
   }
   for (const [key, hash] of Object.entries(hashes)) {
