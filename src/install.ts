@@ -11,6 +11,7 @@ import { RateLimiter } from './fetch.js';
 import { type FileHasher, createFileHasher } from './file-hasher.js';
 import { sha256File } from './hash.js';
 import { acquireLock } from './locks.js';
+import { isInside, longestPathProblem } from './paths.js';
 import { assertLockMatchesManifest, lockMatchesRecord } from './lock-contract.js';
 import { type LockedModel, lockStatus } from './lockfile.js';
 import type { Project } from './project.js';
@@ -295,7 +296,11 @@ export async function install(project: Project, options: InstallOptions = {}): P
         return { plan: await planModel(env, target), env, changed };
       }),
     );
-    for (const { plan } of plans) assertLockMatchesManifest(project.lockPath, plan.target.name, lock.models[plan.target.name] as LockedModel, plan.layout);
+    for (const { plan } of plans) {
+      assertLockMatchesManifest(project.lockPath, plan.target.name, lock.models[plan.target.name] as LockedModel, plan.layout);
+      const tooLong = longestPathProblem(plan.target.dest, plan.layout.files);
+      if (tooLong) throw new ModelsError('E_STORAGE', `${plan.target.name}: ${tooLong}`, { hint: 'install to a shorter --root or `path:` (nothing was downloaded)' });
+    }
     const neededBytes = plans.reduce((sum, p) => sum + p.plan.neededBytes, 0);
     await checkFreeSpace(store, root, neededBytes);
     hasher = createFileHasher(neededBytes);
@@ -329,7 +334,7 @@ export async function install(project: Project, options: InstallOptions = {}): P
     for (const name of extraneous) {
       const record = state.models[name] as InstalledModel;
       const dest = resolve(root, record.path);
-      if (!relative(root, dest).startsWith('..') && dest !== root) await rm(dest, { recursive: true, force: true });
+      if (isInside(root, dest)) await rm(dest, { recursive: true, force: true });
       delete state.models[name];
     }
     if (project.digests.lock) state.inputs = { config: project.digests.config, lock: project.digests.lock };

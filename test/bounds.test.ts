@@ -5,6 +5,9 @@
 import { appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { checkRelativePath } from '../src/paths.js';
+import { checkRelativePathForTest as runtimeCheck } from '../src/runtime/index.js';
 import { craftRegistry } from './support/craft.js';
 import { cleanTemps, cliEnv, hasStackTrace, runCli, tempDir, writeProject } from './support/robustness.js';
 
@@ -53,5 +56,68 @@ describe('names that are Object.prototype keys (11.11)', () => {
       expect(result.code).toBe(2);
       expect(result.stderr).toMatch(new RegExp(`models\\.yaml:\\d+:\\d+: model name "${name}"`));
     }
+  });
+});
+
+describe('one path check, counting bytes (11.12)', () => {
+  const CJK = '字'; // 3 bytes in UTF-8, 1 UTF-16 unit
+  const cases = [
+    '..vad', 'a/..b', 'a/b..', '...', '..', 'a/../b', './a', 'a/.', '', 'a//b', 'a/', '/abs', 'C:x', 'a\\b', 'a\u0001b', 'a\u007fb',
+    'x'.repeat(255), 'x'.repeat(256), CJK.repeat(85), CJK.repeat(86), `${'a/'.repeat(2047)}a`, `${'a/'.repeat(2047)}ab`, CJK.repeat(100),
+  ];
+
+  it('the runtime copy gives the same answer as src/paths.ts, on fixed cases and on random paths', () => {
+    for (const path of cases) expect(runtimeCheck(path), JSON.stringify(path)).toBe(checkRelativePath(path));
+    // eslint-disable-next-line no-control-regex -- NUL on purpose: a path the check must refuse
+    const segment = fc.stringMatching(/^[a-z.\u5b57\\:\u0000]{0,4}$/);
+    fc.assert(fc.property(fc.array(segment, { maxLength: 5 }).map((parts) => parts.join('/')), (path) => runtimeCheck(path) === checkRelativePath(path)), { numRuns: 2000 });
+  });
+
+  it('lengths are bytes: 100 CJK characters (300 bytes) is too long a name, 85 (255 bytes) is not', () => {
+    expect(checkRelativePath(CJK.repeat(85))).toBeUndefined();
+    expect(checkRelativePath(CJK.repeat(100))).toMatch(/300 bytes/);
+    expect(checkRelativePath(`${'a/'.repeat(2047)}ab`)).toMatch(/4096 bytes/);
+  });
+
+  async function projectWith(files: Record<string, string>, path?: string) {
+    const sandbox = await tempDir('xprim-bounds-');
+    const registry = join(sandbox, 'registry');
+    await craftRegistry(registry, { 'demo/p': { v1: { files } } });
+    const proj = join(sandbox, 'proj');
+    await writeProject(proj, registry, { m: { model: 'demo/p', version: 'v1', ...(path ? { path } : {}) } });
+    return { proj, sandbox, cli: (...args: string[]) => runCli(args, proj, cliEnv(join(sandbox, 'cache'))) };
+  }
+
+  it('path: ..vad is a name inside the root: config accepts it and install puts the model there', async () => {
+    const { proj, cli } = await projectWith({ 'a.bin': 'aaaa' }, '..vad');
+    const result = await cli('install');
+    expect(result.code, result.stderr).toBe(0);
+    expect(await readFile(join(proj, 'models', '..vad', 'a.bin'), 'utf8')).toBe('aaaa');
+    expect((await cli('verify')).code).toBe(0);
+  });
+
+  it('a 300-byte file name in a manifest is refused when the manifest is read, before any chunk is fetched', async () => {
+    const { proj, cli } = await projectWith({ [CJK.repeat(100)]: 'x'.repeat(1000) });
+    const result = await cli('install');
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stderr).toMatch(/invalid manifest .*300 bytes long, more than the 255/);
+    await expect(readFile(join(proj, 'models', 'm', CJK.repeat(100)))).rejects.toThrow();
+  });
+
+  it('a path over PATH_MAX once under the root is refused before the download, exit 7, one short line', async () => {
+    const deep = `${'d'.repeat(200)}/`.repeat(19) + 'weights.bin'; // about 3,830 bytes: fine alone, too long under the root
+    const { cli } = await projectWith({ [deep]: 'w'.repeat(1000) }, `${'p'.repeat(200)}/${'q'.repeat(150)}`);
+    const result = await cli('install');
+    expect(result.code, result.stderr).toBe(7);
+    expect(result.stderr).toMatch(/would be \d+ bytes long \(a file system allows 4095\)/);
+    expect(result.stderr).toMatch(/nothing was downloaded/);
+    expect(result.stderr.split('\n')[0]?.length).toBeLessThan(400);
+  });
+
+  it('a path: whose name leaves no room for the install suffix is a config error (exit 2)', async () => {
+    const { cli } = await projectWith({ 'a.bin': 'a' }, 'x'.repeat(250));
+    const result = await cli('lock');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/models\.yaml:\d+:\d+: .*folder name is 250 bytes/);
   });
 });

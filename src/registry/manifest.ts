@@ -5,6 +5,7 @@
  */
 import { ModelsError } from '../errors.js';
 import { isSha256, sha256 } from '../hash.js';
+import { checkRelativePath } from '../paths.js';
 
 export interface ManifestFile {
   path: string;
@@ -48,8 +49,6 @@ export interface ManifestLayout {
 /** Largest size we accept for one manifest document, and for any declared byte count. */
 export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 const MAX_TOTAL_SIZE = 2 ** 50; // 1 PiB: beyond that a declared size is absurd, not a model
-const MAX_PATH_LENGTH = 4096;
-const MAX_SEGMENT_LENGTH = 255;
 
 function reject(where: string, problem: string): never {
   throw new ModelsError('E_MANIFEST', `invalid manifest ${where}: ${problem}`, {
@@ -61,26 +60,8 @@ function isSize(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= MAX_TOTAL_SIZE;
 }
 
-/**
- * A manifest file path must be relative, normalised, portable and free of anything that could
- * leave the model folder: no absolute paths, no `.`/`..` segments, no empty segments, no
- * backslashes, no NUL or control characters, no Windows drive letters.
- */
-export function checkRelativePath(path: unknown): string | undefined {
-  if (typeof path !== 'string' || path.length === 0) return 'path is empty or not a string';
-  if (path.length > MAX_PATH_LENGTH) return 'path is too long';
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(path)) return 'path contains a control or NUL character';
-  if (path.includes('\\')) return 'path contains a backslash';
-  if (path.startsWith('/')) return 'path is absolute';
-  if (/^[a-zA-Z]:/.test(path)) return 'path starts with a drive letter';
-  for (const segment of path.split('/')) {
-    if (segment === '') return 'path has an empty segment (leading, trailing or double slash)';
-    if (segment === '.' || segment === '..') return `path has a "${segment}" segment`;
-    if (segment.length > MAX_SEGMENT_LENGTH) return 'a path segment is too long';
-  }
-  return undefined;
-}
+/** Manifest file paths follow the one path rule (src/paths.ts); re-exported for its importers. */
+export { checkRelativePath };
 
 /** Parse and validate manifest bytes fetched from `data/<expectedHash>`. */
 export function parseManifest(bytes: Uint8Array, expectedHash: string, where = expectedHash): ManifestLayout {
