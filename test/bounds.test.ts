@@ -2,13 +2,15 @@
  * Bad input, bounded, and a clear error (issue 11 items 8, 11, 12): names that are
  * Object.prototype keys, paths that fit no file system, and inputs sized to exhaust memory.
  */
-import { appendFile, readFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { type Lockfile, serializeLockfile, serializeWithYaml } from '../src/lockfile.js';
 import { checkRelativePath } from '../src/paths.js';
+import { validateManifest } from '../src/registry/manifest.js';
 import { checkRelativePathForTest as runtimeCheck } from '../src/runtime/index.js';
-import { craftRegistry } from './support/craft.js';
+import { craftRegistry, sha } from './support/craft.js';
 import { cleanTemps, cliEnv, hasStackTrace, runCli, tempDir, writeProject } from './support/robustness.js';
 
 afterAll(cleanTemps);
@@ -119,5 +121,105 @@ describe('one path check, counting bytes (11.12)', () => {
     const result = await cli('lock');
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/models\.yaml:\d+:\d+: .*folder name is 250 bytes/);
+  });
+});
+
+describe('memory bombs (11.8)', () => {
+  /** Run the CLI with a preload that records the child's peak RSS (MiB) when it exits. */
+  async function measured(args: string[], cwd: string, cache: string) {
+    const preload = join(cwd, 'rss-preload.mjs');
+    const rssFile = join(cwd, 'rss.txt');
+    await writeFile(preload, `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => writeFileSync(${JSON.stringify(rssFile)}, String(process.resourceUsage().maxRSS)));\n`);
+    const started = Date.now();
+    const result = await runCli(args, cwd, cliEnv(cache, { NODE_OPTIONS: `--import=${preload}` }));
+    const rssMiB = Math.round(Number(await readFile(rssFile, 'utf8')) / 1024);
+    return { ...result, rssMiB, seconds: (Date.now() - started) / 1000 };
+  }
+
+  /** A registry with demo/bomb v1 whose manifest is `manifest` (raw text), and a project using it. */
+  async function bomb(manifest: string) {
+    const sandbox = await tempDir('xprim-bomb-');
+    const registry = join(sandbox, 'registry');
+    await mkdir(join(registry, 'data'), { recursive: true });
+    const hash = sha(manifest);
+    await writeFile(join(registry, 'data', hash), manifest);
+    await writeFile(join(registry, 'models.json'), JSON.stringify({ demo: { bomb: { v1: { hash } } } }));
+    const proj = join(sandbox, 'proj');
+    await writeProject(proj, registry, { bomb: { model: 'demo/bomb', version: 'v1' } });
+    return { proj, cache: join(sandbox, 'cache') };
+  }
+
+  it('a manifest of 950,000 tiny chunks (under the 64 MiB cap) is refused, in bounded memory', async () => {
+    const n = 950_000;
+    const chunk = 'ab'.repeat(32);
+    const manifest = `{"total_size":${n * 64},"chunk_size":64,"chunks":[${`"${chunk}",`.repeat(n - 1)}"${chunk}"],"files":[{"path":"w.bin","size":${n * 64}}]}`;
+    expect(manifest.length).toBeLessThan(64 * 1024 * 1024);
+    const { proj, cache } = await bomb(manifest);
+    const result = await measured(['install'], proj, cache);
+    console.log(`950,000-chunk manifest: exit ${result.code}, peak RSS ${result.rssMiB} MiB, ${result.seconds}s`);
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stderr).toMatch(/invalid manifest .*lists 950000 chunks, more than the 262144/);
+    expect(result.rssMiB).toBeLessThan(700);
+  });
+
+  it('beyond 4,096 chunks, chunks must average 64 KiB: 10,000 chunks of 64 bytes are refused, small models with small chunks are not', () => {
+    const chunks = (n: number) => Array.from({ length: n }, () => 'ab'.repeat(32));
+    expect(() => validateManifest({ total_size: 640_000, chunk_size: 64, chunks: chunks(10_000), files: [{ path: 'w', size: 640_000 }] }, 'm')).toThrow(/10000 chunks of 64 bytes on average/);
+    expect(validateManifest({ total_size: 4_096_000, chunk_size: 1000, chunks: chunks(4096), files: [{ path: 'w', size: 4_096_000 }] }, 'm').chunks).toHaveLength(4096);
+  });
+
+  it('a manifest of 1,000,000 empty files is refused, in bounded memory and time', async () => {
+    const n = 1_000_000;
+    const files = Array.from({ length: n }, (_, i) => `{"path":"f${i}","size":0}`).join(',');
+    const { proj, cache } = await bomb(`{"total_size":0,"chunk_size":1048576,"chunks":[],"files":[${files}]}`);
+    const result = await measured(['lock'], proj, cache);
+    console.log(`1,000,000-file manifest: exit ${result.code}, peak RSS ${result.rssMiB} MiB, ${result.seconds}s`);
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stderr).toMatch(/lists 1000000 files, more than the 100000/);
+    expect(result.rssMiB).toBeLessThan(700);
+  });
+
+  it('at the limit (100,000 files) a lock is written and read back; CRLF is read as written; a big lock in another layout is refused', async () => {
+    const n = 100_000;
+    const files = Array.from({ length: n }, (_, i) => `{"path":"f${i}","size":0}`).join(',');
+    const { proj, cache } = await bomb(`{"total_size":0,"chunk_size":1048576,"chunks":[],"files":[${files}]}`);
+    const locked = await measured(['lock'], proj, cache);
+    console.log(`100,000-file manifest: lock exit ${locked.code}, peak RSS ${locked.rssMiB} MiB, ${locked.seconds}s`);
+    expect(locked.code, locked.stderr).toBe(0);
+    expect(locked.rssMiB).toBeLessThan(500);
+    const lockFile = join(proj, 'models.lock');
+    const text = await readFile(lockFile, 'utf8');
+    await writeFile(lockFile, text.replace(/\n/g, '\r\n'));
+    const crlf = await measured(['list'], proj, cache);
+    console.log(`${(text.length / 1e6).toFixed(1)} MB lock with CRLF: list exit ${crlf.code}, peak RSS ${crlf.rssMiB} MiB, ${crlf.seconds}s`);
+    expect(crlf.code, crlf.stderr).toBe(0);
+    expect(crlf.rssMiB).toBeLessThan(400);
+    await writeFile(lockFile, text.replace('lockfileVersion: 1\n', 'lockfileVersion: 1\n# one extra comment\n'));
+    const other = await measured(['install', '--frozen'], proj, cache);
+    console.log(`${(text.length / 1e6).toFixed(1)} MB lock with a comment: exit ${other.code}, peak RSS ${other.rssMiB} MiB, ${other.seconds}s`);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/not in the layout xprim-models writes, and at \d+ bytes too big to read as general YAML/);
+    expect(other.rssMiB).toBeLessThan(300);
+  });
+
+  it('a models.lock over 64 MiB is refused before it is read', async () => {
+    const { proj, cache } = await bomb('{"total_size":0,"chunk_size":1,"chunks":[],"files":[]}');
+    await writeFile(join(proj, 'models.lock'), Buffer.alloc(65 * 1024 * 1024, 0x20));
+    const result = await measured(['install', '--frozen'], proj, cache);
+    console.log(`65 MiB models.lock: exit ${result.code}, peak RSS ${result.rssMiB} MiB`);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/more than the 67108864 a models\.lock may have/);
+    expect(result.rssMiB).toBeLessThan(200);
+  });
+});
+
+describe('the line-by-line lock writer (11.8: 100,000 files in 0.4 s instead of 15 s)', () => {
+  it('writes exactly what the YAML library writes, for plain values and for values that need quoting', () => {
+    const word = fc.stringMatching(/^[a-z0-9][a-z0-9._:@+ -]{0,6}$/);
+    const hex = fc.stringMatching(/^[0-9a-f]{64}$/);
+    const file = fc.record({ path: word, size: fc.nat(), sha256: fc.option(hex, { nil: undefined }) }).map((f) => (f.sha256 === undefined ? { path: f.path, size: f.size } : f));
+    const entry = fc.record({ spec: hex, model: word, version: word, resolved: word, registry: fc.oneof(word, fc.constant('http://127.0.0.1:8080/reg')), manifest: hex, size: fc.nat(), files: fc.array(file, { maxLength: 4 }) });
+    const lock = fc.dictionary(word, entry, { maxKeys: 4 }).map((models): Lockfile => ({ lockfileVersion: 1, models }));
+    fc.assert(fc.property(lock, (l) => serializeLockfile(l) === serializeWithYaml(l)), { numRuns: 500 });
   });
 });

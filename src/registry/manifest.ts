@@ -48,6 +48,16 @@ export interface ManifestLayout {
 
 /** Largest size we accept for one manifest document, and for any declared byte count. */
 export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+/**
+ * Bounds on what one manifest may list, so that memory stays bounded whatever it claims. Real
+ * models have a few to a few thousand files, and chunks of 64 KiB or more (16 MiB by default): at
+ * most MAX_CHUNKS chunks (4 TiB at 16 MiB), and beyond SMALL_CHUNK_COUNT chunks an average of at
+ * least MIN_AVERAGE_CHUNK bytes (a million 64-byte chunks is a memory bomb, not a model).
+ */
+export const MAX_FILES = 100_000;
+export const MAX_CHUNKS = 262_144;
+export const SMALL_CHUNK_COUNT = 4096;
+export const MIN_AVERAGE_CHUNK = 64 * 1024;
 const MAX_TOTAL_SIZE = 2 ** 50; // 1 PiB: beyond that a declared size is absurd, not a model
 
 function reject(where: string, problem: string): never {
@@ -82,6 +92,14 @@ export function parseManifest(bytes: Uint8Array, expectedHash: string, where = e
   return layoutManifest(validateManifest(data, where), expectedHash);
 }
 
+function checkCounts(where: string, chunks: number, files: number, totalSize: number): void {
+  if (files > MAX_FILES) reject(where, `lists ${files} files, more than the ${MAX_FILES} a model may have`);
+  if (chunks > MAX_CHUNKS) reject(where, `lists ${chunks} chunks, more than the ${MAX_CHUNKS} a model may have`);
+  if (chunks > SMALL_CHUNK_COUNT && totalSize / chunks < MIN_AVERAGE_CHUNK) {
+    reject(where, `${chunks} chunks of ${Math.floor(totalSize / chunks)} bytes on average: beyond ${SMALL_CHUNK_COUNT} chunks they must average at least ${MIN_AVERAGE_CHUNK} bytes`);
+  }
+}
+
 export function validateManifest(data: unknown, where: string): Manifest {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) reject(where, 'not a JSON object');
   const m = data as Record<string, unknown>;
@@ -89,6 +107,7 @@ export function validateManifest(data: unknown, where: string): Manifest {
   if (!isSize(m.chunk_size) || m.chunk_size === 0) reject(where, '"chunk_size" must be a positive integer');
   if (!Array.isArray(m.chunks)) reject(where, '"chunks" must be an array');
   if (!Array.isArray(m.files)) reject(where, '"files" must be an array');
+  checkCounts(where, m.chunks.length, m.files.length, m.total_size);
   m.chunks.forEach((chunk, i) => {
     if (!isSha256(chunk)) reject(where, `chunks[${i}] ${JSON.stringify(chunk).slice(0, 80)} is not a 64-character lowercase sha256`);
   });
