@@ -4,6 +4,7 @@
  * move it into the store, link the complete model into a staging folder beside the destination, and
  * promote it with renames, so the destination is always the complete old model or the complete new one.
  */
+import { isInside } from './paths.js';
 import { link, lstat, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
@@ -345,7 +346,7 @@ async function writePointers(env: AssembleEnv, plan: ModelPlan, jobs: ChunkJob[]
 /** Refuse to write through a symlink planted between the install root and the destination. */
 async function assertNoSymlinks(root: string, dest: string): Promise<void> {
   const rel = relative(root, dest);
-  if (rel.startsWith('..') || rel === '') throw new ModelsError('E_STORAGE', `install path ${dest} is outside the root ${root}`);
+  if (!isInside(root, dest)) throw new ModelsError('E_STORAGE', `install path ${dest} is outside the root ${root}`);
   let current = root;
   for (const part of rel.split(sep).slice(0, -1)) {
     current = join(current, part);

@@ -12,6 +12,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { ModelsError, abortError } from './errors.js';
 import { removeDeadTempFiles } from './fsutil.js';
+import { lockTimeoutFrom } from './session.js';
 import { hashSegments } from './fetch.js';
 import { isSha256, sha256, sha256File } from './hash.js';
 import { acquireLock } from './locks.js';
@@ -177,7 +178,7 @@ const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
 
 function lockTimeout(options: { lockTimeoutMs?: number | undefined; env?: NodeJS.ProcessEnv | undefined }): number {
   const env = options.env ?? process.env;
-  return options.lockTimeoutMs ?? (env.MODELS_LOCK_TIMEOUT ? Number(env.MODELS_LOCK_TIMEOUT) * 1000 : DEFAULT_LOCK_TIMEOUT_MS);
+  return options.lockTimeoutMs ?? lockTimeoutFrom(env, DEFAULT_LOCK_TIMEOUT_MS);
 }
 
 /** Re-hash every stored file, chunk and manifest; remove the ones whose bytes do not match their name. */

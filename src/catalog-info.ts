@@ -2,6 +2,7 @@
  * `models list`, `models info`, `models path`: what is locked and installed (from models.lock and
  * `<root>/models.integrity.json`, with a stat-only check), and what a registry offers.
  */
+import { own } from './dictionary.js';
 import { resolve } from 'node:path';
 import { type ModelEntry, matchesPlatform, resolveRegistry } from './config.js';
 import { ModelsError } from './errors.js';
@@ -51,7 +52,7 @@ export async function installStatuses(project: Project, options: { root?: string
     }
   }
   const models = project.config.models.map((entry): ModelStatus => {
-    const locked = project.lock?.models[entry.name];
+    const locked = own(project.lock?.models, entry.name);
     const base: ModelStatus = {
       name: entry.name,
       model: entry.model,
@@ -63,12 +64,12 @@ export async function installStatuses(project: Project, options: { root?: string
     };
     if (!matchesPlatform(entry, platform)) return { ...base, status: 'other-platform', detail: `not for ${platform.os}-${platform.arch}` };
     if (!locked || locked.spec !== specHash(entry)) return { ...base, status: 'unlocked', detail: 'not in models.lock, or changed since: run `models lock`' };
-    const record = state.models[entry.name];
+    const record = own(state.models, entry.name);
     if (!record) return { ...base, status: 'missing', detail: readinessProblem ?? 'not installed' };
     if (record.manifest !== locked.manifest || record.path !== entry.path) {
       return { ...base, status: 'stale', detail: `installed ${record.resolved} (${record.manifest.slice(0, 8)}), locked ${locked.resolved} (${locked.manifest.slice(0, 8)})` };
     }
-    const report = readiness?.models[entry.name];
+    const report = own(readiness?.models, entry.name);
     if (!report) return { ...base, status: 'missing', detail: readinessProblem ?? 'not installed' };
     if (report.state === 'ready') return { ...base, status: 'installed' };
     const bad = report.files.filter((f) => f.state !== 'ready');
@@ -250,7 +251,7 @@ async function entryInfo(session: Session, project: Project, entry: ModelEntry, 
       hint: `models info ${entry.model} ${version}`,
     });
   }
-  const locked: LockedModel | undefined = project.lock?.models[entry.name];
+  const locked: LockedModel | undefined = own(project.lock?.models, entry.name);
   let catalogResult: { catalog: Catalog; url: string } | undefined;
   let catalogError: unknown;
   let now: ReturnType<typeof resolveVersion> | undefined;
@@ -301,6 +302,6 @@ async function entryInfo(session: Session, project: Project, entry: ModelEntry, 
 
 function metadataOf(catalog: Catalog, model: string, version: string): Record<string, unknown> | undefined {
   const [group, name] = model.split('/') as [string, string];
-  const entry = catalog[group]?.[name]?.[version];
-  return entry && Object.hasOwn(catalog[group]?.[name] ?? {}, version) ? (entry.metadata ?? {}) : undefined;
+  const entry = own(own(own(catalog, group), name), version);
+  return entry ? (entry.metadata ?? {}) : undefined;
 }

@@ -10,7 +10,7 @@ import type { ErrorObject } from 'ajv';
 import validateModelsSchema from './generated/models-schema-validator.js';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { ModelsError } from './errors.js';
-import { checkRelativePath } from './registry/manifest.js';
+import { checkFolderPath } from './paths.js';
 
 export interface WhenClause {
   os?: string[];
@@ -412,7 +412,7 @@ function checkInstallPath(raw: string): { path: string } | { problem: string } {
   if (normalised === '.' || normalised === '') {
     return { problem: `path ${JSON.stringify(raw)}: must name a folder inside the install root, not the root itself` };
   }
-  const issue = checkRelativePath(normalised) ?? reservedSegment(normalised);
+  const issue = checkFolderPath(normalised) ?? reservedSegment(normalised);
   if (issue) return { problem: `path ${JSON.stringify(raw)}: ${issue}` };
   return { path: normalised };
 }

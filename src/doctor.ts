@@ -6,16 +6,19 @@ import { constants } from 'node:fs';
 import { access, mkdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { type ModelStatus, installStatuses } from './catalog-info.js';
-import { isModelsError } from './errors.js';
+import { type ModelsError, isModelsError } from './errors.js';
+import { checkLockEntry } from './lock-contract.js';
+import { type LockedModel, lockStatus } from './lockfile.js';
+import { parseManifest } from './registry/manifest.js';
+import { readState } from './state.js';
+import { GENERATOR, VERSION } from './version.js';
 import { describeNetworkError } from './http.js';
-import { lockStatus } from './lockfile.js';
 import { type Project, loadProject } from './project.js';
 import { MAX_INDEX_BYTES, parseCatalog } from './registry/catalog.js';
 import { createSource } from './registry/source.js';
 import { Session, envMirrors } from './session.js';
 import { Store, defaultCacheDir } from './store.js';
 import { formatBytes } from './units.js';
-import { VERSION } from './version.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 export type CheckArea = 'config' | 'lock' | 'root' | 'cache' | 'disk' | 'registry' | 'model';
@@ -115,6 +118,25 @@ async function readRegistry(session: Session, location: string, timeoutMs: numbe
   return { latencyMs, models };
 }
 
+/** The first lock entry that contradicts its install record or its stored manifest (no network: doctor only reads). */
+async function lockContractProblem(project: Project, root: string, store: Store): Promise<ModelsError | undefined> {
+  const state = await readState(root, GENERATOR);
+  for (const entry of project.config.models) {
+    const locked = project.lock?.models[entry.name] as LockedModel;
+    const fromStore = async () => {
+      const bytes = await store.readManifest(locked.manifest).catch(() => undefined);
+      return bytes ? parseManifest(bytes, locked.manifest) : undefined;
+    };
+    try {
+      await checkLockEntry(project.lockPath, entry.name, locked, state.models[entry.name], () => fromStore().catch(() => undefined));
+    } catch (error) {
+      if (isModelsError(error)) return error;
+      throw error;
+    }
+  }
+  return undefined;
+}
+
 const MODEL_HINTS: Record<ModelStatus['status'], string | undefined> = {
   installed: undefined,
   'other-platform': undefined,
@@ -157,7 +179,8 @@ export async function doctor(project?: Project | string, options: DoctorOptions 
       ].filter(Boolean);
       add({ area: 'lock', subject: p.lockPath, status: 'fail', message: `out of sync with models.yaml (${parts.join('; ')})`, hint: 'run `models lock` and commit models.lock (`install --frozen` exits 8 until then)' });
     } else {
-      add({ area: 'lock', subject: p.lockPath, status: 'ok', message: 'in sync with models.yaml' });
+      const contract = await lockContractProblem(p, resolve(options.root ?? p.config.root), new Store(options.cacheDir ?? defaultCacheDir(env)));
+      add(contract ? { area: 'lock', subject: p.lockPath, status: 'fail', message: contract.message, ...(contract.hint ? { hint: contract.hint } : {}) } : { area: 'lock', subject: p.lockPath, status: 'ok', message: 'in sync with models.yaml' });
     }
   }
 

@@ -11,11 +11,13 @@ import { RateLimiter } from './fetch.js';
 import { type FileHasher, createFileHasher } from './file-hasher.js';
 import { sha256File } from './hash.js';
 import { acquireLock } from './locks.js';
+import { longestPathProblem } from './paths.js';
+import { assertLockMatchesManifest, lockMatchesRecord } from './lock-contract.js';
 import { type LockedModel, lockStatus } from './lockfile.js';
 import type { Project } from './project.js';
 import { TEMP_STORE, checkForeignRoot, cleanLeftovers, findLeftovers, foreignError, ownershipOf, recordByHashing, removeRecorded } from './ownership.js';
 import { lockProject } from './resolve.js';
-import { Session, type SessionOptions } from './session.js';
+import { Session, type SessionOptions, checkEnvironment, concurrencyFrom, lockTimeoutFrom } from './session.js';
 import { type InstallState, type InstalledModel, changedFiles, readState, writeState } from './state.js';
 import { type LinkMode, Store } from './store.js';
 import { GENERATOR } from './version.js';
@@ -115,13 +117,13 @@ async function tryUpToDate(
 }
 
 /** Pick the entries this run installs: --only (names or tags) and `when:` for the target platform. */
-export function selectEntries(entries: ModelEntry[], only: string[] | undefined, platform: string | undefined): ModelEntry[] {
+export function selectEntries(entries: ModelEntry[], only: string[] | undefined, platform: string | undefined, flag = '--only '): ModelEntry[] {
   const target = platform ? parsePlatform(platform) : { os: process.platform, arch: process.arch };
   if (only && only.length > 0) {
     const known = new Set(entries.flatMap((e) => [e.name, ...e.tags]));
     const unknown = only.filter((o) => !known.has(o));
     if (unknown.length > 0) {
-      throw new ModelsError('E_USAGE', `--only ${unknown.join(', ')}: no model or tag of that name`, { hint: `models: ${entries.map((e) => e.name).join(', ')}` });
+      throw new ModelsError('E_USAGE', `${flag}${unknown.join(', ')}: no model or tag of that name`, { hint: `models: ${entries.map((e) => e.name).join(', ')}` });
     }
   }
   return entries.filter((e) => matchesPlatform(e, target) && (!only || only.length === 0 || only.includes(e.name) || e.tags.some((t) => only.includes(t))));
@@ -196,6 +198,10 @@ export async function install(project: Project, options: InstallOptions = {}): P
   const env = options.env ?? process.env;
   let session: Session | undefined;
   let lockWritten = false;
+  // Settings are checked up front, whether or not there is work to do.
+  checkEnvironment(env);
+  concurrencyFrom(options.concurrency, env);
+  const lockTimeoutMs = options.lockTimeoutMs ?? lockTimeoutFrom(env, DEFAULT_LOCK_TIMEOUT_MS);
   const root = resolve(options.root ?? project.config.root);
   const outside = checkRootPlacement(project, root);
   let state = await readState(root, GENERATOR);
@@ -221,7 +227,8 @@ export async function install(project: Project, options: InstallOptions = {}): P
   const pending: { target: ModelTarget; changed: string[] }[] = [];
   for (const target of targets) {
     const installed = state.models[target.name];
-    if (installed && installed.manifest === target.manifest && installed.path === target.path) {
+    // A record that contradicts the lock is not "in place": the plan below checks the lock against its manifest.
+    if (installed && installed.manifest === target.manifest && installed.path === target.path && lockMatchesRecord(lock.models[target.name] as LockedModel, installed)) {
       let changed = await changedFiles(target.dest, installed);
       if (changed.length === 0 && options.verify) changed = await rehashChanged(target.dest, installed);
       if (changed.length === 0) {
@@ -253,7 +260,6 @@ export async function install(project: Project, options: InstallOptions = {}): P
   if (outside && !options.force) await checkForeignRoot(root);
   session ??= new Session(project.config, { ...options, ...(noCacheDir ? { cacheDir: noCacheDir } : {}) });
   const store = noCacheDir ? new Store(noCacheDir) : session.store;
-  const lockTimeoutMs = options.lockTimeoutMs ?? (env.MODELS_LOCK_TIMEOUT ? Number(env.MODELS_LOCK_TIMEOUT) * 1000 : DEFAULT_LOCK_TIMEOUT_MS);
   const { default: pLimit } = await import('p-limit');
   const limit = pLimit(session.concurrency);
   const rate = options.limitRate ? new RateLimiter(options.limitRate) : undefined;
@@ -314,6 +320,11 @@ export async function install(project: Project, options: InstallOptions = {}): P
         return { plan: await planModel(env, target), env, changed };
       }),
     );
+    for (const { plan } of plans) {
+      assertLockMatchesManifest(project.lockPath, plan.target.name, lock.models[plan.target.name] as LockedModel, plan.layout);
+      const tooLong = longestPathProblem(plan.target.dest, plan.layout.files);
+      if (tooLong) throw new ModelsError('E_STORAGE', `${plan.target.name}: ${tooLong}`, { hint: 'install to a shorter --root or `path:` (nothing was downloaded)' });
+    }
     await claimDestinations(plans, state, Boolean(options.force));
     const neededBytes = plans.reduce((sum, p) => sum + p.plan.neededBytes, 0);
     await checkFreeSpace(store, root, neededBytes);

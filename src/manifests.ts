@@ -1,5 +1,6 @@
 /** Manifests through the store: every command that needs one gets it here, verified against its hash. */
 import { debugLog } from './log.js';
+import { ModelsError, isModelsError } from './errors.js';
 import type { RegistryClient } from './registry/client.js';
 import { type ManifestLayout, MAX_MANIFEST_BYTES, parseManifest } from './registry/manifest.js';
 import type { Store } from './store.js';
@@ -21,7 +22,14 @@ export async function getManifest(store: Store, client: RegistryClient, hash: st
       // damaged in the store: fetch it again
     }
   }
-  const { bytes, url } = await client.fetchSmall(`data/${hash}`, `manifest of ${label}`, MAX_MANIFEST_BYTES, signal);
+  const { bytes, url } = await client.fetchSmall(`data/${hash}`, `manifest of ${label}`, MAX_MANIFEST_BYTES, signal).catch((error: unknown) => {
+    if (!isModelsError(error) || error.code !== 'E_NOT_FOUND') throw error;
+    // The hash came from models.lock or models.json: one of them names a manifest the registry lacks.
+    throw new ModelsError('E_NOT_FOUND', error.message, {
+      hint: 'if models.lock was edited by hand, restore it from version control or run `models lock --update`; otherwise the registry is missing this manifest: tell its owner',
+      cause: error,
+    });
+  });
   const layout = parseManifest(bytes, hash, `${where} from ${url}`);
   // A store that cannot take it costs a fetch next time, not this install.
   await store.writeManifest(hash, bytes).catch(() => undefined);

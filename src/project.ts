@@ -1,10 +1,10 @@
 /** A project: its models.yaml, and the models.lock beside it. */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { type ProjectConfig, loadConfig, parseConfig } from './config.js';
 import { ModelsError } from './errors.js';
 import { sha256 } from './hash.js';
-import { type Lockfile, parseLockfile, serializeLockfile } from './lockfile.js';
+import { type Lockfile, checkLockSize, parseLockfile, serializeLockfile } from './lockfile.js';
 
 export interface Project {
   config: ProjectConfig;
@@ -17,11 +17,13 @@ export interface Project {
 
 export const LOCKFILE_NAME = 'models.lock';
 
-async function readText(path: string): Promise<string | undefined> {
+async function readLockText(path: string): Promise<string | undefined> {
   try {
+    checkLockSize((await stat(path)).size, path);
     return await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (error instanceof ModelsError) throw error;
     throw new ModelsError('E_LOCKFILE', `${path}: cannot read: ${(error as Error).message}`, { hint: 'check its permissions', file: path, cause: error });
   }
 }
@@ -32,7 +34,7 @@ export async function loadProject(configPath = 'models.yaml'): Promise<Project> 
   // loadConfig owns the messages for a missing or unreadable models.yaml.
   const config = configText === undefined ? await loadConfig(file) : parseConfig(configText, file);
   const lockPath = join(config.dir, LOCKFILE_NAME);
-  const lockText = await readText(lockPath);
+  const lockText = await readLockText(lockPath);
   const digests = { config: sha256(configText ?? ''), lock: lockText === undefined ? undefined : sha256(lockText) };
   let parsed: Lockfile | undefined | null = null;
   return {

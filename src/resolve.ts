@@ -3,6 +3,7 @@
  * comparison of the lock with what the registry resolves now (`models outdated`). Reads models.json
  * and manifests; never downloads a chunk.
  */
+import { dictionary, own } from './dictionary.js';
 import type { ModelEntry } from './config.js';
 import { ModelsError, isModelsError } from './errors.js';
 import { type LockedModel, type Lockfile, lockStatus, specHash, writeLockfile } from './lockfile.js';
@@ -84,11 +85,11 @@ export async function lockProject(session: Session, project: Project, options: L
   else if (Array.isArray(options.update)) options.update.forEach((n) => wanted.add(n));
 
   const catalogs = new CatalogCache(session, options.signal);
-  const models: Record<string, LockedModel> = {};
+  const models = dictionary<LockedModel>();
   const changes: LockChange[] = [];
   await Promise.all(
     config.models.map(async (entry) => {
-      const previous = project.lock?.models[entry.name];
+      const previous = own(project.lock?.models, entry.name);
       if (!wanted.has(entry.name) && previous) {
         models[entry.name] = previous;
         return;
@@ -136,7 +137,7 @@ export async function outdated(session: Session, project: Project, signal?: Abor
   const catalogs = new CatalogCache(session, signal);
   const rows = await Promise.all(
     project.config.models.map(async (entry): Promise<OutdatedEntry> => {
-      const locked = project.lock?.models[entry.name];
+      const locked = own(project.lock?.models, entry.name);
       const base = { name: entry.name, model: entry.model, requested: entry.version };
       const lockedInfo = locked ? { locked: { resolved: locked.resolved, manifest: locked.manifest } } : {};
       let now;

@@ -20,21 +20,73 @@ export interface SessionOptions {
 
 export const DEFAULT_CONCURRENCY = 8;
 
+export const MAX_CONCURRENCY = 256;
+
+/** --concurrency, else MODELS_CONCURRENCY, else the default; out of range is a usage error (exit 2). */
 export function concurrencyFrom(value: number | undefined, env: NodeJS.ProcessEnv): number {
-  const raw = value ?? (env.MODELS_CONCURRENCY ? Number(env.MODELS_CONCURRENCY) : DEFAULT_CONCURRENCY);
-  if (!Number.isInteger(raw) || raw < 1 || raw > 256) {
-    throw new ModelsError('E_USAGE', `concurrency must be an integer from 1 to 256, got ${JSON.stringify(value ?? env.MODELS_CONCURRENCY)}`, {
+  if (value === undefined) return envNumber(env, 'MODELS_CONCURRENCY', 1, MAX_CONCURRENCY, DEFAULT_CONCURRENCY, true);
+  if (!Number.isInteger(value) || value < 1 || value > MAX_CONCURRENCY) {
+    throw new ModelsError('E_USAGE', `--concurrency ${value}: expected an integer from 1 to ${MAX_CONCURRENCY}`, {
       hint: 'pass --concurrency N or set MODELS_CONCURRENCY',
     });
   }
-  return raw;
+  return value;
 }
 
-/** A numeric environment setting (MODELS_IDLE_TIMEOUT seconds, MODELS_RETRIES attempts, …), checked. */
+/** MODELS_LOCK_TIMEOUT (seconds) in milliseconds, else `fallbackMs`. */
+export function lockTimeoutFrom(env: NodeJS.ProcessEnv, fallbackMs: number): number {
+  return envNumber(env, 'MODELS_LOCK_TIMEOUT', 0, 7 * 24 * 3600, fallbackMs / 1000) * 1000;
+}
+
+/** MODELS_IDLE_TIMEOUT (seconds) in milliseconds. */
+export function idleTimeoutFrom(env: NodeJS.ProcessEnv): number {
+  return envNumber(env, 'MODELS_IDLE_TIMEOUT', 0.01, 3600, 30) * 1000;
+}
+
+/** MODELS_HEADERS_TIMEOUT (seconds) in milliseconds. */
+export function headersTimeoutFrom(env: NodeJS.ProcessEnv): number {
+  return envNumber(env, 'MODELS_HEADERS_TIMEOUT', 0.01, 3600, 20) * 1000;
+}
+
+/** MODELS_SPEED_LIMIT bytes/s over MODELS_SPEED_TIME seconds, as curl's --speed-limit/--speed-time. */
+export function lowSpeedFrom(env: NodeJS.ProcessEnv): { bytesPerSecond: number; windowMs: number } {
+  return {
+    bytesPerSecond: envNumber(env, 'MODELS_SPEED_LIMIT', 0, 1 << 30, 1024),
+    windowMs: envNumber(env, 'MODELS_SPEED_TIME', 0.01, 3600, 30) * 1000,
+  };
+}
+
+/** MODELS_RETRIES (attempts at most) and MODELS_RETRY_BUDGET (seconds a request may keep failing), when set. */
+export function retryFromEnv(env: NodeJS.ProcessEnv): Partial<RetryPolicy> {
+  return {
+    ...(env.MODELS_RETRIES?.trim() ? { attempts: envNumber(env, 'MODELS_RETRIES', 1, 100, 30, true) } : {}),
+    ...(env.MODELS_RETRY_BUDGET?.trim() ? { budgetMs: envNumber(env, 'MODELS_RETRY_BUDGET', 0, 86_400, 60) * 1000 } : {}),
+  };
+}
+
+/** Every numeric setting in the environment, checked at once: a bad one is refused up front, work or not. */
+export function checkEnvironment(env: NodeJS.ProcessEnv): void {
+  concurrencyFrom(undefined, env);
+  lockTimeoutFrom(env, 0);
+  idleTimeoutFrom(env);
+  headersTimeoutFrom(env);
+  lowSpeedFrom(env);
+  retryFromEnv(env);
+  envToken(env);
+}
+
+// A plain decimal number: not hex, not "Infinity", not "1_000".
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/**
+ * Every numeric environment setting is read here (MODELS_CONCURRENCY, MODELS_LOCK_TIMEOUT and
+ * MODELS_IDLE_TIMEOUT seconds, MODELS_RETRIES attempts, …): unset or empty gives `fallback`; anything
+ * else that is not a decimal number in [min, max] is a usage error (exit 2) naming the variable.
+ */
 export function envNumber(env: NodeJS.ProcessEnv, name: string, min: number, max: number, fallback: number, integer = false): number {
   const text = env[name];
   if (text === undefined || text.trim() === '') return fallback;
-  const n = Number(text);
+  const n = DECIMAL.test(text.trim()) ? Number(text) : Number.NaN;
   if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
     throw new ModelsError('E_USAGE', `${name}=${JSON.stringify(text)}: expected ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`, {
       hint: `fix or unset ${name}`,
@@ -58,13 +110,6 @@ export function envToken(env: NodeJS.ProcessEnv): string | undefined {
   return token;
 }
 
-/** MODELS_RETRIES (rounds) and MODELS_RETRY_BUDGET (seconds a request may keep failing), when set. */
-function retryFromEnv(env: NodeJS.ProcessEnv): Partial<RetryPolicy> {
-  return {
-    ...(env.MODELS_RETRIES?.trim() ? { attempts: envNumber(env, 'MODELS_RETRIES', 1, 100, 30, true) } : {}),
-    ...(env.MODELS_RETRY_BUDGET?.trim() ? { budgetMs: envNumber(env, 'MODELS_RETRY_BUDGET', 0, 86_400, 60) * 1000 } : {}),
-  };
-}
 
 /** MODELS_MIRRORS: comma-separated registry locations tried before the configured ones. */
 export function envMirrors(env: NodeJS.ProcessEnv, baseDir: string): string[] {
@@ -98,12 +143,9 @@ export class Session {
       ...(token ? { token } : {}),
       tokenOrigins,
       connections: this.concurrency,
-      idleTimeoutMs: options.idleTimeoutMs ?? envNumber(this.env, 'MODELS_IDLE_TIMEOUT', 0.01, 3600, 30) * 1000,
-      headersTimeoutMs: envNumber(this.env, 'MODELS_HEADERS_TIMEOUT', 0.01, 3600, 20) * 1000,
-      lowSpeed: {
-        bytesPerSecond: envNumber(this.env, 'MODELS_SPEED_LIMIT', 0, 1 << 30, 1024),
-        windowMs: envNumber(this.env, 'MODELS_SPEED_TIME', 0.01, 3600, 30) * 1000,
-      },
+      idleTimeoutMs: options.idleTimeoutMs ?? idleTimeoutFrom(this.env),
+      headersTimeoutMs: headersTimeoutFrom(this.env),
+      lowSpeed: lowSpeedFrom(this.env),
     });
     this.retry = { ...retryFromEnv(this.env), ...options.retry };
   }

@@ -5,6 +5,7 @@
  * (`xprim-models/runtime`).
  */
 import { lstat, readFile } from 'node:fs/promises';
+import { dictionary } from './dictionary.js';
 import { join } from 'node:path';
 import { writeFileAtomic } from './fsutil.js';
 import { INTEGRITY_FILE } from './runtime/index.js';
@@ -45,7 +46,7 @@ export interface InstallState {
 }
 
 export function emptyState(generator: string): InstallState {
-  return { integrityVersion: 1, generator, models: {} };
+  return { integrityVersion: 1, generator, models: dictionary<InstalledModel>() };
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -70,7 +71,7 @@ export async function readState(root: string, generator: string): Promise<Instal
   try {
     const data = JSON.parse(await readFile(join(root, INTEGRITY_FILE), 'utf8')) as Record<string, unknown>;
     if (data?.integrityVersion === 1 && isObject(data.models)) {
-      const models: Record<string, InstalledModel> = {};
+      const models = dictionary<InstalledModel>();
       for (const [name, record] of Object.entries(data.models)) if (validModel(record)) models[name] = record;
       const inputs = isObject(data.inputs) && typeof data.inputs.config === 'string' && typeof data.inputs.lock === 'string' ? { config: data.inputs.config, lock: data.inputs.lock } : undefined;
       // A dropped record invalidates the "inputs unchanged" shortcut: the tree must be looked at.

@@ -24,6 +24,7 @@ import { readState } from './state.js';
 import { type Segment, Store, defaultCacheDir } from './store.js';
 import { GENERATOR } from './version.js';
 import { getManifest } from './manifests.js';
+import { checkLockEntry } from './lock-contract.js';
 
 export type VerifyFileStatus = 'ok' | 'missing' | 'modified' | 'corrupt';
 export type VerifyModelStatus = 'ok' | 'missing' | 'corrupt';
@@ -102,7 +103,7 @@ export async function verifyProject(project: Project, options: VerifyOptions = {
     });
   }
   const root = resolve(options.root ?? config.root);
-  const entries = selectEntries(config.models, options.names, undefined);
+  const entries = selectEntries(config.models, options.names, undefined, '');
   const state = await readState(root, GENERATOR);
   const concurrency = options.concurrency ?? Math.min(4, availableParallelism());
   if (!Number.isInteger(concurrency) || concurrency < 1) {
@@ -141,6 +142,8 @@ export async function verifyProject(project: Project, options: VerifyOptions = {
 
   async function verifyModel(entry: ModelEntry, locked: LockedModel, dest: string): Promise<VerifiedModel> {
     const record = state.models[entry.name];
+    // A lock that contradicts its manifest is invalid (exit 2), as install says: not a corrupt file.
+    await checkLockEntry(project.lockPath, entry.name, locked, record, () => loadLayout(entry, locked).catch(() => undefined));
     const recorded = record && record.manifest === locked.manifest ? new Map(record.files.map((f) => [f.path, f.sha256])) : new Map<string, string>();
     const learned = locked.files.some((f) => !f.sha256) ? await store.readKnownShas(locked.manifest) : {};
     const tasks: FileTask[] = await Promise.all(

@@ -2,10 +2,11 @@
  * The `models` command. Thin: parse flags, call the programmatic API, print. Heavy modules are
  * imported inside each action, so `models install` with nothing to do starts fast.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Help, InvalidArgumentError, Option } from 'commander';
 import { setMaxListeners } from 'node:events';
 import { ModelsError } from '../errors.js';
 import { setDebugLog } from '../log.js';
+import { MAX_CONCURRENCY, checkEnvironment } from '../session.js';
 import { VERSION } from '../version.js';
 import { type GlobalOptions, reportError } from './output.js';
 
@@ -15,6 +16,13 @@ export type Action = (globals: GlobalOptions, signal: AbortSignal, ...args: any[
 export function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+/** --concurrency: checked when the flags are read, whether or not there turns out to be work. */
+export function concurrency(value: string): number {
+  const n = positiveInt(value);
+  if (n > MAX_CONCURRENCY) throw new InvalidArgumentError(`expected an integer from 1 to ${MAX_CONCURRENCY}`);
   return n;
 }
 
@@ -43,6 +51,7 @@ export function run(load: () => Promise<{ default: Action }>) {
     process.on('SIGINT', onSigint);
     process.on('SIGTERM', onSigint);
     try {
+      checkEnvironment(process.env);
       const { default: action } = await load();
       const code = await action(globals, controller.signal, ...args.slice(0, -1));
       process.exitCode = code ?? 0;
@@ -65,6 +74,14 @@ export function buildProgram(): Command {
     .option('--config <path>', 'path to models.yaml', 'models.yaml')
     .option('--cache-dir <dir>', 'the shared cache (default $MODELS_CACHE_DIR, else ~/.cache/xprim-models)')
     .showHelpAfterError('(run `models help <command>` for usage)')
+    // -V/--version is read by main() (publish has its own --version V); listed here so that help shows it.
+    .configureHelp({
+      showGlobalOptions: true,
+      visibleOptions(this: Help, cmd: Command) {
+        const options = Help.prototype.visibleOptions.call(this, cmd);
+        return cmd.parent ? options : [new Option('-V, --version', 'print the version'), ...options];
+      },
+    })
     .configureOutput({ outputError: (text, write) => write(text) })
     .exitOverride((error) => {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') process.exit(0);
@@ -85,7 +102,7 @@ export function buildProgram(): Command {
     .option('--only <names...>', 'only these models or tags')
     .option('--platform <os-arch>', 'select `when:` entries for another platform, e.g. darwin-arm64')
     .option('--root <dir>', 'install here instead of the configured root (installer staging)')
-    .option('--concurrency <n>', 'parallel chunk downloads (default $MODELS_CONCURRENCY or 8)', positiveInt)
+    .option('--concurrency <n>', 'parallel chunk downloads (default $MODELS_CONCURRENCY or 8)', concurrency)
     .option('--no-cache', 'keep nothing in the shared cache after a successful install')
     .option('--verify', 're-hash installed files instead of trusting recorded size and mtime')
     .option('--offline', 'make no network request: only the cache and folder registries serve')
@@ -98,7 +115,7 @@ export function buildProgram(): Command {
   program
     .command('update [names...]')
     .description('`lock --update` then install; prints old → new')
-    .option('--concurrency <n>', 'parallel chunk downloads', positiveInt)
+    .option('--concurrency <n>', 'parallel chunk downloads', concurrency)
     .addHelpText('after', '\nExamples:\n  models update\n  models update vad')
     .action(run(() => import('./commands/update.js')));
 
@@ -124,16 +141,20 @@ export function buildProgram(): Command {
   registerMoreCommands(program);
 
   program
-    .command('help [command]')
-    .description('show help for a command')
-    .action((name?: string) => {
-      const sub = name ? program.commands.find((c) => c.name() === name) : undefined;
-      if (name && !sub) {
-        process.stderr.write(`error: unknown command "${name}"\n`);
-        process.exitCode = 2;
-        return;
+    .command('help [command...]')
+    .description('show help for a command (`models help cache prune`)')
+    .action((names: string[]) => {
+      let target = program;
+      for (const name of names) {
+        const sub = target.commands.find((c) => c.name() === name);
+        if (!sub) {
+          process.stderr.write(`error: unknown command "${names.join(' ')}"\n(run \`models help\` for the list of commands)\n`);
+          process.exitCode = 2;
+          return;
+        }
+        target = sub;
       }
-      (sub ?? program).outputHelp();
+      target.outputHelp();
     });
   program.addHelpCommand(false);
   return program;
@@ -145,7 +166,7 @@ function registerMoreCommands(program: Command): void {
     .command('verify [names...]')
     .description('re-hash every installed file against the locked manifest (exit 4 if missing, 6 if different)')
     .option('--root <dir>', 'the install root to check (default: the configured root)')
-    .option('--concurrency <n>', 'files hashed at once (default 4)', positiveInt)
+    .option('--concurrency <n>', 'files hashed at once (default 4)', concurrency)
     .option('--offline', 'never fetch a manifest (only needed for files whose sha256 is unknown)')
     .addHelpText('after', '\nExamples:\n  models verify\n  models verify vad --json')
     .action(run(() => import('./commands/verify.js')));
@@ -206,12 +227,25 @@ function registerMoreCommands(program: Command): void {
     .description('write a registry folder holding exactly the locked models (air-gapped mirror, CDN seed); incremental')
     .requiredOption('--out <dir>', 'the registry folder to write')
     .option('--offline', 'make no network request: only the cache and folder registries serve')
-    .option('--concurrency <n>', 'parallel chunk copies (default $MODELS_CONCURRENCY or 8)', positiveInt)
+    .option('--concurrency <n>', 'parallel chunk copies (default $MODELS_CONCURRENCY or 8)', concurrency)
     .addHelpText('after', '\nExamples:\n  models mirror --out /media/usb/models-mirror\n  MODELS_MIRRORS=file:///media/usb/models-mirror models install --frozen --offline')
     .action(run(() => import('./commands/mirror.js')));
 }
 
+/**
+ * A reader that closes the pipe early (`models info x | head -1`) ends the output, not the
+ * command: later writes are dropped instead of raising EPIPE, for every command in one place.
+ */
+export function endOutputQuietlyOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+    stream.write = (() => true) as typeof stream.write;
+  });
+}
+
 export async function main(argv = process.argv): Promise<void> {
+  endOutputQuietlyOnClosedPipe(process.stdout);
+  endOutputQuietlyOnClosedPipe(process.stderr);
   // `--version` is handled here rather than by commander: `publish --version V` needs the flag.
   if (argv[2] === '--version' || argv[2] === '-V') {
     process.stdout.write(`${VERSION}\n`);

@@ -27,10 +27,42 @@ export interface Output {
   yellow(text: string): string;
 }
 
+// C0 and C1 controls, DEL, and the bidi overrides that reorder what a terminal shows ("Trojan source").
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+// eslint-disable-next-line no-control-regex
+const CONTROL_BUT_NEWLINE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+const escapeChar = (c: string) => {
+  const code = c.charCodeAt(0);
+  return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`;
+};
+
+/**
+ * Text made safe for a terminal: every control character (ESC, BEL, CR, the C1 range, bidi
+ * overrides) shown as an escape such as `\x1b`, so that names and metadata from a registry can
+ * neither move the cursor, retitle the window, nor hide or fake output. `keepNewlines` for whole
+ * multi-line blocks of our own layout. Every line the CLI prints goes through it.
+ */
+export function printable(text: string, keepNewlines = false): string {
+  return text.replace(keepNewlines ? CONTROL_BUT_NEWLINE : CONTROL, escapeChar);
+}
+
+/** A JSON document with the C1 controls and DEL escaped too (JSON.stringify leaves them raw). */
+export function printableJson(document: unknown): string {
+  return JSON.stringify(document, null, 2).replace(/[\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+// Our own colours are written as unguessable markers, escaped text cannot forge them; they become
+// SGR sequences only after the line has been made printable.
+const MARK = `\ue000${Math.random().toString(36).slice(2, 10)}\ue001`;
+const MARKER = new RegExp(`${MARK}([0-9;]*)m`, 'g');
+const withColors = (line: string) => line.replace(MARKER, '\u001b[$1m');
+
 export function createOutput(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): Output {
   const tty = Boolean(process.stdout.isTTY);
   const color = tty && !env.NO_COLOR && !options.json && env.TERM !== 'dumb';
-  const paint = (code: string) => (text: string) => (color ? `\u001b[${code}m${text}\u001b[0m` : text);
+  const paint = (code: string) => (text: string) => (color ? `${MARK}${code}m${text}${MARK}0m` : text);
+  const show = (line: string) => withColors(printable(line, true));
   const json = Boolean(options.json);
   const quiet = Boolean(options.quiet);
   return {
@@ -40,14 +72,14 @@ export function createOutput(options: GlobalOptions, env: NodeJS.ProcessEnv = pr
     color,
     interactive: tty && !env.CI && !json && !quiet,
     info: (line) => {
-      if (!json && !quiet) process.stdout.write(`${line}\n`);
+      if (!json && !quiet) process.stdout.write(`${show(line)}\n`);
     },
-    warn: (line) => process.stderr.write(`${line}\n`),
+    warn: (line) => process.stderr.write(`${show(line)}\n`),
     debug: (line) => {
-      if (options.verbose) process.stderr.write(`debug: ${line}\n`);
+      if (options.verbose) process.stderr.write(`debug: ${show(line)}\n`);
     },
     result: (document) => {
-      if (json) process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+      if (json) process.stdout.write(`${printableJson(document)}\n`);
     },
     bold: paint('1'),
     dim: paint('2'),
@@ -66,10 +98,11 @@ export function reportError(error: unknown, options: GlobalOptions): number {
         cause: error,
       });
   if (options.json) {
-    process.stdout.write(`${JSON.stringify({ error: { code: err.code, exitCode: err.exitCode, message: err.message, hint: err.hint ?? null } }, null, 2)}\n`);
+    process.stdout.write(`${printableJson({ error: { code: err.code, exitCode: err.exitCode, message: err.message, hint: err.hint ?? null } })}\n`);
   }
-  process.stderr.write(`error: ${err.message}\n`);
-  if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
+  // One line each, whatever a registry put into a version name or a URL.
+  process.stderr.write(`error: ${printable(err.message)}\n`);
+  if (err.hint) process.stderr.write(`hint: ${printable(err.hint)}\n`);
   if (options.verbose) {
     const cause = (err as { cause?: unknown }).cause ?? err;
     process.stderr.write(`${cause instanceof Error ? cause.stack : String(cause)}\n`);
@@ -85,9 +118,10 @@ export function formatDuration(ms: number): string {
 }
 
 /** Align columns; the header row first. */
-export function table(rows: string[][]): string {
-  // eslint-disable-next-line no-control-regex -- strip ANSI colour codes to measure width
-  const visible = (s: string) => s.replace(/\u001b\[[0-9;]*m/g, '').length;
+export function table(input: string[][]): string {
+  // A cell is one line: a newline in a registry's version name must not fake a row.
+  const rows = input.map((row) => row.map((cell) => printable(cell)));
+  const visible = (s: string) => s.replace(MARKER, '').length;
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, visible(cell))));
   return rows

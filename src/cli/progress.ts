@@ -5,7 +5,7 @@
  */
 import type { InstallEvent, ModelResult } from '../index.js';
 import { formatBytes } from '../units.js';
-import type { Output } from './output.js';
+import { type Output, printable } from './output.js';
 
 const PLAIN_INTERVAL_MS = 5_000;
 
@@ -89,12 +89,12 @@ export async function interactiveProgress(names: string[]): Promise<ProgressView
         new Promise<void>((resolve, reject) => {
           waiters.set(name, {
             resolve: (title) => {
-              task.title = title;
+              task.title = printable(title);
               resolve();
             },
             reject,
             update: (title) => {
-              task.title = title;
+              task.title = printable(title);
             },
           });
         }),

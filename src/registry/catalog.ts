@@ -30,6 +30,20 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** Metadata deeper than this is cut there: it is for people to read, and printing it must not overflow the stack. */
+export const MAX_METADATA_DEPTH = 16;
+export const TOO_DEEP = '[nested too deep]';
+
+/** A copy of `value` with everything below `depth` more levels replaced by TOO_DEEP (recursion bounded by `depth`). */
+function clampDepth(value: unknown, depth: number): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (depth === 0) return TOO_DEEP;
+  if (Array.isArray(value)) return value.map((item) => clampDepth(item, depth - 1));
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) Object.defineProperty(out, key, { value: clampDepth(item, depth - 1), enumerable: true, writable: true, configurable: true });
+  return out;
+}
+
 export function parseCatalog(bytes: Uint8Array, url: string): Catalog {
   const text = Buffer.from(bytes).toString('utf8');
   let data: unknown;
@@ -52,6 +66,7 @@ export function parseCatalog(bytes: Uint8Array, url: string): Catalog {
         if (!isSha256(entry.hash)) bad(url, `"${group}/${model}@${version}" has a hash that is not 64 lowercase hex`);
         if (entry.alias_of !== undefined && (typeof entry.alias_of !== 'string' || entry.alias_of.trim() === '')) bad(url, `"${group}/${model}@${version}" alias_of is not a version name`);
         if (entry.metadata !== undefined && !isPlainObject(entry.metadata)) bad(url, `"${group}/${model}@${version}" metadata is not an object`);
+        if (entry.metadata !== undefined) entry.metadata = clampDepth(entry.metadata, MAX_METADATA_DEPTH);
       }
     }
   }

@@ -85,7 +85,7 @@ export class RegistryClient {
    * source does not have the object. Transient failures demote the source and move on; after a
    * full round without success, back off and go again.
    */
-  async request<T>(what: string, op: (source: RegistrySource) => Promise<T | undefined>, signal?: AbortSignal): Promise<T> {
+  async request<T>(what: string, op: (source: RegistrySource) => Promise<T | undefined>, signal?: AbortSignal, relPath?: string): Promise<T> {
     if (this.order.length === 0) {
       throw new ModelsError('E_OFFLINE', `${what}: not in the cache, and --offline allows no network request`, {
         hint: 'run once without --offline, or add a folder mirror (MODELS_MIRRORS=file:///path)',
@@ -115,7 +115,8 @@ export class RegistryClient {
         }
       }
       if (notFound === sources.length) {
-        throw new ModelsError('E_NOT_FOUND', `${what}: not found (404) at ${sources.map((s) => s.location).join(', ')}`, {
+        const where = sources.map((s) => (relPath ? `${s.location.replace(/\/+$/, '')}/${relPath}` : s.location));
+        throw new ModelsError('E_NOT_FOUND', `${what}: not found (404) at ${where.join(', ')}`, {
           hint: 'check the model name and version, or that the registry/mirror holds it',
         });
       }
@@ -151,6 +152,7 @@ export class RegistryClient {
         return { bytes: await readAll(opened, maxBytes, what), url: opened.url };
       },
       signal,
+      relPath,
     );
   }
 }

@@ -5,6 +5,7 @@
  */
 import { ModelsError } from '../errors.js';
 import { isSha256, sha256 } from '../hash.js';
+import { checkRelativePath } from '../paths.js';
 
 export interface ManifestFile {
   path: string;
@@ -47,9 +48,17 @@ export interface ManifestLayout {
 
 /** Largest size we accept for one manifest document, and for any declared byte count. */
 export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+/**
+ * Bounds on what one manifest may list, so that memory stays bounded whatever it claims. Real
+ * models have a few to a few thousand files, and chunks of 64 KiB or more (16 MiB by default): at
+ * most MAX_CHUNKS chunks (4 TiB at 16 MiB), and beyond SMALL_CHUNK_COUNT chunks an average of at
+ * least MIN_AVERAGE_CHUNK bytes (a million 64-byte chunks is a memory bomb, not a model).
+ */
+export const MAX_FILES = 100_000;
+export const MAX_CHUNKS = 262_144;
+export const SMALL_CHUNK_COUNT = 4096;
+export const MIN_AVERAGE_CHUNK = 64 * 1024;
 const MAX_TOTAL_SIZE = 2 ** 50; // 1 PiB: beyond that a declared size is absurd, not a model
-const MAX_PATH_LENGTH = 4096;
-const MAX_SEGMENT_LENGTH = 255;
 
 function reject(where: string, problem: string): never {
   throw new ModelsError('E_MANIFEST', `invalid manifest ${where}: ${problem}`, {
@@ -61,26 +70,8 @@ function isSize(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= MAX_TOTAL_SIZE;
 }
 
-/**
- * A manifest file path must be relative, normalised, portable and free of anything that could
- * leave the model folder: no absolute paths, no `.`/`..` segments, no empty segments, no
- * backslashes, no NUL or control characters, no Windows drive letters.
- */
-export function checkRelativePath(path: unknown): string | undefined {
-  if (typeof path !== 'string' || path.length === 0) return 'path is empty or not a string';
-  if (path.length > MAX_PATH_LENGTH) return 'path is too long';
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(path)) return 'path contains a control or NUL character';
-  if (path.includes('\\')) return 'path contains a backslash';
-  if (path.startsWith('/')) return 'path is absolute';
-  if (/^[a-zA-Z]:/.test(path)) return 'path starts with a drive letter';
-  for (const segment of path.split('/')) {
-    if (segment === '') return 'path has an empty segment (leading, trailing or double slash)';
-    if (segment === '.' || segment === '..') return `path has a "${segment}" segment`;
-    if (segment.length > MAX_SEGMENT_LENGTH) return 'a path segment is too long';
-  }
-  return undefined;
-}
+/** Manifest file paths follow the one path rule (src/paths.ts); re-exported for its importers. */
+export { checkRelativePath };
 
 /** Parse and validate manifest bytes fetched from `data/<expectedHash>`. */
 export function parseManifest(bytes: Uint8Array, expectedHash: string, where = expectedHash): ManifestLayout {
@@ -101,6 +92,14 @@ export function parseManifest(bytes: Uint8Array, expectedHash: string, where = e
   return layoutManifest(validateManifest(data, where), expectedHash);
 }
 
+function checkCounts(where: string, chunks: number, files: number, totalSize: number): void {
+  if (files > MAX_FILES) reject(where, `lists ${files} files, more than the ${MAX_FILES} a model may have`);
+  if (chunks > MAX_CHUNKS) reject(where, `lists ${chunks} chunks, more than the ${MAX_CHUNKS} a model may have`);
+  if (chunks > SMALL_CHUNK_COUNT && totalSize / chunks < MIN_AVERAGE_CHUNK) {
+    reject(where, `${chunks} chunks of ${Math.floor(totalSize / chunks)} bytes on average: beyond ${SMALL_CHUNK_COUNT} chunks they must average at least ${MIN_AVERAGE_CHUNK} bytes`);
+  }
+}
+
 export function validateManifest(data: unknown, where: string): Manifest {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) reject(where, 'not a JSON object');
   const m = data as Record<string, unknown>;
@@ -108,6 +107,7 @@ export function validateManifest(data: unknown, where: string): Manifest {
   if (!isSize(m.chunk_size) || m.chunk_size === 0) reject(where, '"chunk_size" must be a positive integer');
   if (!Array.isArray(m.chunks)) reject(where, '"chunks" must be an array');
   if (!Array.isArray(m.files)) reject(where, '"files" must be an array');
+  checkCounts(where, m.chunks.length, m.files.length, m.total_size);
   m.chunks.forEach((chunk, i) => {
     if (!isSha256(chunk)) reject(where, `chunks[${i}] ${JSON.stringify(chunk).slice(0, 80)} is not a 64-character lowercase sha256`);
   });

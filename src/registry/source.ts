@@ -47,6 +47,16 @@ export class FolderSource implements RegistrySource {
     this.location = this.dir;
   }
 
+  /** A missing object is a 404; a missing registry folder is a configuration error (exit 2). */
+  private async assertExists(): Promise<void> {
+    const isDir = await stat(this.dir).then((info) => info.isDirectory(), () => false);
+    if (!isDir) {
+      throw new ModelsError('E_CONFIG', `registry folder ${this.dir} does not exist`, {
+        hint: 'check `registry:` (or the mirror) in models.yaml: a plain path is relative to the folder of models.yaml',
+      });
+    }
+  }
+
   async open(relPath: string, options: OpenOptions = {}): Promise<OpenedBody | undefined> {
     const path = join(this.dir, relPath);
     let info;
@@ -54,7 +64,10 @@ export class FolderSource implements RegistrySource {
       info = await stat(path);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      if (code === 'ENOENT' || code === 'ENOTDIR') {
+        await this.assertExists();
+        return undefined;
+      }
       throw new ModelsError('E_STORAGE', `cannot read ${path}: ${(error as Error).message}`, { hint: 'check the registry folder permissions' });
     }
     if (!info.isFile()) return undefined;

@@ -125,8 +125,8 @@ interface Integrity {
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const MAX_INTEGRITY_BYTES = 64 * 1024 * 1024;
-const MAX_PATH_LENGTH = 4096;
-const MAX_SEGMENT_LENGTH = 255;
+const PATH_MAX = 4096;
+const NAME_MAX = 255;
 const HINT_INSTALL = 'run: models install --frozen';
 const HINT_REINSTALL = 'reinstall the app';
 
@@ -172,22 +172,30 @@ function malformed(file: string, problem: string): ReadinessError {
   });
 }
 
-/** Same rules as manifest paths: relative, normalised, posix, no "..", nothing that means something else on Windows. */
+/**
+ * The path rule of src/paths.ts, copied (this module imports only node: built-ins);
+ * test/bounds.test.ts checks that both give the same answer for the same path.
+ */
 function checkRelativePath(path: unknown): string | undefined {
   if (typeof path !== 'string' || path.length === 0) return 'path is empty or not a string';
-  if (path.length > MAX_PATH_LENGTH) return 'path is too long';
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(path)) return 'path contains a control or NUL character';
   if (path.includes('\\')) return 'path contains a backslash';
   if (path.startsWith('/')) return 'path is absolute';
   if (/^[a-zA-Z]:/.test(path)) return 'path starts with a drive letter';
+  const length = Buffer.byteLength(path, 'utf8');
+  if (length >= PATH_MAX) return `path is ${length} bytes long, more than the ${PATH_MAX - 1} a file system allows`;
   for (const segment of path.split('/')) {
     if (segment === '') return 'path has an empty segment (leading, trailing or double slash)';
     if (segment === '.' || segment === '..') return `path has a "${segment}" segment`;
-    if (segment.length > MAX_SEGMENT_LENGTH) return 'a path segment is too long';
+    const size = Buffer.byteLength(segment, 'utf8');
+    if (size > NAME_MAX) return `a path segment is ${size} bytes long, more than the ${NAME_MAX} a file system allows`;
   }
   return undefined;
 }
+
+/** For tests: the copied rule, to compare with src/paths.ts. */
+export const checkRelativePathForTest = checkRelativePath;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -1,5 +1,5 @@
 import { doctor, formatDoctor } from '../../index.js';
-import type { GlobalOptions } from '../output.js';
+import { type GlobalOptions, printable, printableJson } from '../output.js';
 
 export default async function doctorCommand(globals: GlobalOptions, signal: AbortSignal, flags: { root?: string }): Promise<number> {
   const report = await doctor(globals.config ?? 'models.yaml', {
@@ -7,8 +7,8 @@ export default async function doctorCommand(globals: GlobalOptions, signal: Abor
     ...(flags.root ? { root: flags.root } : {}),
     ...(globals.cacheDir ? { cacheDir: globals.cacheDir } : {}),
   });
-  if (globals.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  if (globals.json) process.stdout.write(`${printableJson(report)}\n`);
   // The report is the point of the command: printed even with --quiet when something is wrong.
-  else if (!globals.quiet || !report.ready) process.stdout.write(formatDoctor(report));
+  else if (!globals.quiet || !report.ready) process.stdout.write(printable(formatDoctor(report), true));
   return report.ready ? 0 : 1;
 }
