@@ -303,12 +303,14 @@ export async function linkFile(source: string, dest: string, mode: LinkMode, rep
       }
     }
   }
-  if (mode === 'reflink' || mode === 'auto') {
+  if (mode === 'reflink' || (mode === 'auto' && !noReflink)) {
     try {
       await copyFile(source, dest, constants.COPYFILE_FICLONE_FORCE | constants.COPYFILE_EXCL);
       return 'reflink';
     } catch (error) {
       if (mode === 'reflink') throw storageError(error, `reflink ${source} to`, dest);
+      // ext4 and friends: one failed attempt per run, not one per file (each costs a create + unlink).
+      if (['ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EINVAL', 'ENOSYS'].includes((error as NodeJS.ErrnoException).code ?? '')) noReflink = true;
     }
   }
   try {
@@ -318,6 +320,9 @@ export async function linkFile(source: string, dest: string, mode: LinkMode, rep
     throw storageError(error, `copy ${source} to`, dest);
   }
 }
+
+/** Set once copy-on-write cloning failed for lack of support (store and root sit on one file system). */
+let noReflink = false;
 
 /** The stored file has no link but the store's, or its only other link is `replaces`. */
 async function linkedNowhereElse(source: string, replaces: string | undefined): Promise<boolean> {
