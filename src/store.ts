@@ -38,17 +38,23 @@ export interface StoredSegment {
   length: number;
 }
 
-/** inode, size, mtimeMs, ctimeMs: any write, chmod, rename or utimes changes the ctime. */
-export type ObjectIdentity = [number, number, number, number];
+/** inode, size, mtimeMs, ctimeMs, link count: any write, chmod, rename or utimes changes the ctime. */
+export type ObjectIdentity = [number, number, number, number, number];
 
 const SUBFOLDERS = ['files', 'chunks', 'manifests', 'partial', 'locks'];
 
 function identityOf(info: Stats): ObjectIdentity {
-  return [info.ino, info.size, info.mtimeMs, info.ctimeMs];
+  return [info.ino, info.size, info.mtimeMs, info.ctimeMs, info.nlink];
 }
 
-function sameIdentity(a: ObjectIdentity, b: ObjectIdentity): boolean {
-  return a[0] === b[0] && a[1] === b[1] && Math.abs(a[2] - b[2]) < 1e-3 && Math.abs(a[3] - b[3]) < 1e-3;
+/**
+ * Same inode, size and mtime, and the same ctime, unless the link count changed: adding or
+ * removing a hardlink (a project installed or deleted) also moves the ctime, and must not cost a
+ * re-hash of every stored file. A write in place that also restores the mtime is still caught.
+ */
+function sameIdentity(now: ObjectIdentity, known: ObjectIdentity): boolean {
+  const close = (a: number, b: number) => Math.abs(a - b) < 1e-3;
+  return now[0] === known[0] && now[1] === known[1] && close(now[2], known[2]) && (close(now[3], known[3]) || now[4] !== known[4]);
 }
 
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -241,7 +247,7 @@ export class Store {
       const data = JSON.parse(await readFile(`${this.manifestPath(manifest)}.json`, 'utf8')) as { files?: Record<string, unknown>; objects?: Record<string, unknown> };
       for (const [path, sha] of Object.entries(data.files ?? {})) if (isSha256(sha)) out.files[path] = sha;
       for (const [sha, id] of Object.entries(data.objects ?? {})) {
-        if (isSha256(sha) && Array.isArray(id) && id.length === 4 && id.every((n) => Number.isFinite(n))) out.objects[sha] = id as ObjectIdentity;
+        if (isSha256(sha) && Array.isArray(id) && id.length === 5 && id.every((n) => Number.isFinite(n))) out.objects[sha] = id as ObjectIdentity;
       }
     } catch {
       // none yet, or unreadable: start over
@@ -297,12 +303,14 @@ export async function linkFile(source: string, dest: string, mode: LinkMode, rep
       }
     }
   }
-  if (mode === 'reflink' || mode === 'auto') {
+  if (mode === 'reflink' || (mode === 'auto' && !noReflink)) {
     try {
       await copyFile(source, dest, constants.COPYFILE_FICLONE_FORCE | constants.COPYFILE_EXCL);
       return 'reflink';
     } catch (error) {
       if (mode === 'reflink') throw storageError(error, `reflink ${source} to`, dest);
+      // ext4 and friends: one failed attempt per run, not one per file (each costs a create + unlink).
+      if (['ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EINVAL', 'ENOSYS'].includes((error as NodeJS.ErrnoException).code ?? '')) noReflink = true;
     }
   }
   try {
@@ -312,6 +320,9 @@ export async function linkFile(source: string, dest: string, mode: LinkMode, rep
     throw storageError(error, `copy ${source} to`, dest);
   }
 }
+
+/** Set once copy-on-write cloning failed for lack of support (store and root sit on one file system). */
+let noReflink = false;
 
 /** The stored file has no link but the store's, or its only other link is `replaces`. */
 async function linkedNowhereElse(source: string, replaces: string | undefined): Promise<boolean> {
