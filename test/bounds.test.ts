@@ -2,6 +2,7 @@
  * Bad input, bounded, and a clear error (issue 11 items 8, 11, 12): names that are
  * Object.prototype keys, paths that fit no file system, and inputs sized to exhaust memory.
  */
+import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -90,11 +91,17 @@ describe('one path check, counting bytes (11.12)', () => {
     return { proj, sandbox, cli: (...args: string[]) => runCli(args, proj, cliEnv(join(sandbox, 'cache'))) };
   }
 
-  it('path: ..vad is a name inside the root: config accepts it and install puts the model there', async () => {
-    const { proj, cli } = await projectWith({ 'a.bin': 'aaaa' }, '..vad');
-    const result = await cli('install');
-    expect(result.code, result.stderr).toBe(0);
-    expect(await readFile(join(proj, 'models', '..vad', 'a.bin'), 'utf8')).toBe('aaaa');
+  it('path: ..vad is refused by config up front (a dot-folder), while a manifest file under ..vad/ is a name and installs', async () => {
+    // Config and install reach one verdict: `..vad` is not `..`, but as a `path:` it is a dot-folder
+    // (issue 10 A), refused with models.yaml:line:col before anything is downloaded.
+    const refused = await projectWith({ 'a.bin': 'aaaa' }, '..vad');
+    const result = await refused.cli('install');
+    expect(result.code, result.stderr).toBe(2);
+    expect(result.stderr).toMatch(/models\.yaml:\d+:\d+: models\.m: path "\.\.vad".*dot-folder/);
+    expect(existsSync(join(refused.proj, 'models'))).toBe(false);
+    const { proj, cli } = await projectWith({ '..vad/a.bin': 'aaaa' });
+    expect((await cli('install')).code).toBe(0);
+    expect(await readFile(join(proj, 'models', 'm', '..vad', 'a.bin'), 'utf8')).toBe('aaaa');
     expect((await cli('verify')).code).toBe(0);
   });
 
