@@ -62,7 +62,8 @@ export interface ModelResult {
 }
 
 export type InstallEvent =
-  | { type: 'locked'; changes: number; written: boolean }
+  | { type: 'locked'; changes: number; removed: number; written: boolean }
+  | { type: 'removed'; name: string; path: string }
   | { type: 'start'; name: string; model: string; resolved: string; totalBytes: number; neededBytes: number }
   | { type: 'progress'; name: string; doneBytes: number; totalBytes: number; networkBytes: number; resumedBytes: number }
   | { type: 'done'; result: ModelResult }
@@ -216,7 +217,7 @@ export async function install(project: Project, options: InstallOptions = {}): P
     session = new Session(project.config, options);
     const locked = await lockProject(session, project, options.signal ? { signal: options.signal } : {});
     lockWritten = locked.written;
-    emit({ type: 'locked', changes: locked.changes.length, written: locked.written });
+    emit({ type: 'locked', changes: locked.changes.length, removed: locked.removed.length, written: locked.written });
   }
   const lock = project.lock as NonNullable<Project['lock']>;
   const entries = selectEntries(project.config.models, options.only, options.platform);
@@ -359,8 +360,10 @@ export async function install(project: Project, options: InstallOptions = {}): P
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure) throw failure.reason;
     for (const name of extraneous) {
-      leftInPlace.push(...(await removeRecorded(root, state.models[name] as InstalledModel)));
+      const record = state.models[name] as InstalledModel;
+      leftInPlace.push(...(await removeRecorded(root, record)));
       delete state.models[name];
+      emit({ type: 'removed', name, path: resolve(root, record.path) });
     }
     if (project.digests.lock) state.inputs = { config: project.digests.config, lock: project.digests.lock };
     await writeState(root, state);

@@ -231,6 +231,18 @@ describe('repair and state', () => {
     expect(JSON.parse(run.stdout).removed).toEqual(['b']);
     expect((await readdir(join(p.dir, 'models'))).sort()).toEqual(['a', 'models.integrity.json']);
   });
+
+  it('says which model it removed, as npm ci does, instead of "0 changes"', async () => {
+    const p = await makeProject(`version: 1\nregistry: ${REGISTRY}\nmodels:\n  a:\n    model: demo/tiny\n    version: v1\n  b:\n    model: demo/edge\n    version: v1\n`);
+    expect((await runCli(['install'], { cwd: p.dir, env: p.env })).code).toBe(0);
+    await writeFile(join(p.dir, 'models.yaml'), `version: 1\nregistry: ${REGISTRY}\nmodels:\n  a:\n    model: demo/tiny\n    version: v1\n`);
+    const run = await runCli(['install'], { cwd: p.dir, env: p.env });
+    expect(run.code, run.stderr).toBe(0);
+    const said = run.stdout + run.stderr;
+    expect(said).toContain('models.lock updated (0 changes, 1 removed)');
+    expect(said).toContain(`removed b (${join(p.dir, 'models', 'b')})`);
+    expect(said).toMatch(/1 model up to date, 1 removed in /);
+  });
 });
 
 describe('install options', () => {

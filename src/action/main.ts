@@ -41,7 +41,11 @@ async function writeSummary(build: (summary: typeof core.summary) => void): Prom
 /** One log group per model, printed whole when the model finishes: concurrent models never interleave. */
 function logEvent(event: InstallEvent): void {
   if (event.type === 'locked') {
-    if (event.written) core.info(`models.lock updated (${event.changes} change${event.changes === 1 ? '' : 's'})`);
+    if (event.written) core.info(`models.lock updated (${event.changes} change${event.changes === 1 ? '' : 's'}${event.removed ? `, ${event.removed} removed` : ''})`);
+    return;
+  }
+  if (event.type === 'removed') {
+    core.info(`removed ${event.name} (${event.path})`);
     return;
   }
   if (event.type !== 'done' && event.type !== 'skipped') return;

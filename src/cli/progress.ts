@@ -69,7 +69,8 @@ export function plainProgress(out: Output): ProgressView {
       } else if (event.type === 'skipped' && out.verbose) {
         out.info(`${describeDone(event.result)}`);
       } else if (event.type === 'locked' && event.written) {
-        out.info(`models.lock updated (${event.changes} change${event.changes === 1 ? '' : 's'})`);
+        const removed = event.removed > 0 ? `, ${event.removed} removed` : '';
+        out.info(`models.lock updated (${event.changes} change${event.changes === 1 ? '' : 's'}${removed})`);
       }
     },
     async finish() {},

@@ -39,6 +39,8 @@ export default async function installCommand(globals: GlobalOptions, signal: Abo
   // Warnings reach stderr whatever the view (also with --json and --quiet): they report data at risk.
   options.onEvent = (event) => {
     if (event.type === 'warning') out.warn(`warning: ${event.message}`);
+    // As npm ci does: a model dropped from models.yaml is named as its folder goes.
+    if (event.type === 'removed') out.info(`removed ${event.name} (${event.path})`);
     view?.onEvent(event);
   };
   let result;
@@ -63,10 +65,11 @@ export default async function installCommand(globals: GlobalOptions, signal: Abo
   for (const moved of result.movedAside) out.warn(`${moved.name}: moved ${moved.from} aside to ${moved.to} (it was not written by xprim-models)`);
   for (const path of result.leftInPlace) out.warn(`left in place: ${path} (not written by xprim-models, or changed since)`);
   const total = result.installed.length + result.skipped.length;
+  const removed = result.removed.length > 0 ? `, ${result.removed.length} removed` : '';
   out.info(
     result.installed.length === 0
-      ? `${total} model${total === 1 ? '' : 's'} up to date in ${result.root}`
-      : `${result.installed.length} installed, ${result.skipped.length} up to date, ${formatBytes(result.bytesDownloaded)} downloaded, ${formatBytes(result.bytesFromCache)} from cache in ${(result.durationMs / 1000).toFixed(1)}s`,
+      ? `${total} model${total === 1 ? '' : 's'} up to date${removed} in ${result.root}`
+      : `${result.installed.length} installed, ${result.skipped.length} up to date${removed}, ${formatBytes(result.bytesDownloaded)} downloaded, ${formatBytes(result.bytesFromCache)} from cache in ${(result.durationMs / 1000).toFixed(1)}s`,
   );
   return 0;
 }
