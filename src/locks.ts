@@ -3,7 +3,7 @@
  * so that a kill -9 never wedges the next run). Waiting longer than the timeout exits 7.
  */
 import * as fs from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ModelsError, storageError } from './errors.js';
@@ -12,7 +12,15 @@ import { debugLog } from './log.js';
 /** Releases the lock; `waited` says whether another holder had to be waited for (its work may be done). */
 export type Release = (() => Promise<void>) & { waited: boolean };
 
-export async function acquireLock(lockPath: string, what: string, timeoutMs: number): Promise<Release> {
+/** How often a held lock is refreshed, and when an unrefreshed one counts as abandoned. */
+export interface LockTiming {
+  refreshMs: number;
+  staleMs: number;
+}
+
+const LOCK_TIMING: LockTiming = { refreshMs: 5_000, staleMs: 15_000 };
+
+export async function acquireLock(lockPath: string, what: string, timeoutMs: number, timing: LockTiming = LOCK_TIMING): Promise<Release> {
   const { default: lockfile } = await import('proper-lockfile');
   try {
     await mkdir(dirname(lockPath), { recursive: true });
@@ -30,8 +38,8 @@ export async function acquireLock(lockPath: string, what: string, timeoutMs: num
         release = await lockfile.lock(lockPath, {
           realpath: false,
           lockfilePath: lockDir,
-          stale: 15_000,
-          update: 5_000,
+          stale: timing.staleMs,
+          update: timing.refreshMs,
           retries: 0,
           fs: lockFs,
           // A lock we lost (the machine stalled past `stale`) is not worth crashing over: the data
@@ -49,7 +57,7 @@ export async function acquireLock(lockPath: string, what: string, timeoutMs: num
         await new Promise((resolve) => setTimeout(resolve, Math.min(interval, Math.max(1, deadline - Date.now()))));
       }
     }
-    await writeFile(join(lockDir, 'owner'), `${process.pid} ${hostname()}\n`).catch(() => undefined);
+    await writeOwner(lockDir);
     if (waited) debugLog(`lock wait: got ${what} after ${Math.round(timeoutMs - (deadline - Date.now()))} ms`);
     return Object.assign(
       async () => {
@@ -64,6 +72,21 @@ export async function acquireLock(lockPath: string, what: string, timeoutMs: num
       });
     }
     throw storageError(error, 'lock', lockPath);
+  }
+}
+
+/**
+ * Say who holds the lock (for takeover from a dead holder and for messages). Creating the file
+ * changes the folder's mtime, which proper-lockfile takes as "compromised" at its next refresh and
+ * then stops refreshing: put back the mtime it recorded.
+ */
+async function writeOwner(lockDir: string): Promise<void> {
+  try {
+    const { mtime } = await stat(lockDir);
+    await writeFile(join(lockDir, 'owner'), `${process.pid} ${hostname()}\n`);
+    await utimes(lockDir, mtime, mtime);
+  } catch {
+    // Without an owner file the lock still works; only takeover waits for `stale`.
   }
 }
 
