@@ -48,13 +48,16 @@ function identityOf(info: Stats): ObjectIdentity {
 }
 
 /**
- * Same inode, size and mtime, and the same ctime, unless the link count changed: adding or
- * removing a hardlink (a project installed or deleted) also moves the ctime, and must not cost a
- * re-hash of every stored file. A write in place that also restores the mtime is still caught.
+ * Same inode, size and mtime, and the same ctime, unless the link count changed while the file
+ * stayed read-only: adding or removing a hardlink (a project installed or `rm -rf models`) also moves
+ * the ctime, and must not cost a re-hash of every stored file. Writing into a stored file takes a
+ * chmod first (which leaves the shared inode writable, and so is caught) or root; a careless write
+ * moves the mtime (caught); only a deliberate restore of mode and mtime would pass, and
+ * `models verify` / `cache verify` hash it.
  */
-function sameIdentity(now: ObjectIdentity, known: ObjectIdentity): boolean {
+function sameIdentity(now: ObjectIdentity, known: ObjectIdentity, readOnly: boolean): boolean {
   const close = (a: number, b: number) => Math.abs(a - b) < 1e-3;
-  return now[0] === known[0] && now[1] === known[1] && close(now[2], known[2]) && (close(now[3], known[3]) || now[4] !== known[4]);
+  return now[0] === known[0] && now[1] === known[1] && close(now[2], known[2]) && (close(now[3], known[3]) || (now[4] !== known[4] && readOnly));
 }
 
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -143,7 +146,7 @@ export class Store {
   async trustObject(sha: string, size: number, known: ObjectIdentity | undefined): Promise<'ok' | 'absent' | 'corrupt'> {
     const info = await lstat(this.objectPath(sha)).catch(() => undefined);
     if (!info || !info.isFile() || info.size !== size) return 'absent';
-    if (known && sameIdentity(identityOf(info), known)) return 'ok';
+    if (known && sameIdentity(identityOf(info), known, (info.mode & 0o222) === 0)) return 'ok';
     if ((await sha256File(this.objectPath(sha)).catch(() => '')) === sha) return 'ok';
     await this.removeObject(sha);
     return 'corrupt';

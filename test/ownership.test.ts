@@ -254,6 +254,21 @@ describe('E. no cache poisoning, and no write into one project changes another',
     expect(sha256Of(join(cache, 'v1', 'files', sha.slice(0, 2), sha))).toBe(sha);
   });
 
+  it('an edit through project 1 (mtime kept) is caught even after project 1 is deleted, which moves the link count', async () => {
+    const cache = join(await tempDir(), 'cache');
+    temps.push(cache);
+    const one = await project(`version: 1\nregistry: ${REGISTRY}\n${TINY}`, cache);
+    expect((await one.cli('install')).code).toBe(0);
+    // The first project holds the hardlink; flipByte makes it writable, writes, and restores the mtime.
+    await flipByte(join(one.dir, 'models', 'tiny', 'model.bin'), 100);
+    await rm(join(one.dir, 'models'), { recursive: true, force: true });
+    const two = await project(`version: 1\nregistry: ${REGISTRY}\n${TINY}`, cache);
+    const run = await two.cli('install');
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/warning: tiny: the cached copy of model\.bin .* was changed in place/);
+    expect(mismatches(join(two.dir, 'models', 'tiny'), 'demo/tiny@v1')).toEqual([]);
+  });
+
   it('two projects on one cache never share an inode: writing into project 1 leaves project 2 intact', async () => {
     const cache = join(await tempDir(), 'cache');
     temps.push(cache);
