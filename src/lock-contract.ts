@@ -8,6 +8,7 @@ import { ModelsError } from './errors.js';
 import { type LockedModel, lockLine } from './lockfile.js';
 import type { ManifestLayout } from './registry/manifest.js';
 import type { InstalledModel } from './state.js';
+import { contrastHashes } from './hash-contrast.js';
 
 interface ReferenceFile {
   path: string;
@@ -21,7 +22,6 @@ interface Disagreement {
   problem: string;
 }
 
-const short = (hash: string | undefined) => (hash ? `${hash.slice(0, 12)}…` : 'none');
 
 /**
  * Compare the lock's files with a reference list. `strict` (the manifest itself): a sha256 must be
@@ -36,7 +36,10 @@ function disagreement(locked: LockedModel, reference: readonly ReferenceFile[], 
     if (mine.path !== theirs.path) return { file: i, problem: `files[${i}].path is "${mine.path}" but the manifest has "${theirs.path}"` };
     if (mine.size !== theirs.size) return { file: i, problem: `files[${i}] "${mine.path}": size is ${mine.size} but the manifest says ${theirs.size}` };
     const shaDiffers = strict ? mine.sha256 !== theirs.sha256 : mine.sha256 !== undefined && mine.sha256 !== theirs.sha256;
-    if (shaDiffers) return { file: i, problem: `files[${i}] "${mine.path}": sha256 is ${short(mine.sha256)} but the manifest says ${short(theirs.sha256)}` };
+    if (shaDiffers) {
+      const [inLock, inManifest] = contrastHashes(mine.sha256, theirs.sha256);
+      return { file: i, problem: `files[${i}] "${mine.path}": sha256 is ${inLock} but the manifest says ${inManifest}` };
+    }
   }
   if (locked.files.length !== reference.length) return { problem: `lists ${locked.files.length} files but the manifest has ${reference.length}` };
   if (locked.size !== size) return { problem: `size is ${locked.size} but the manifest says ${size}` };

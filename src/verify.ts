@@ -25,6 +25,7 @@ import { type Segment, Store, defaultCacheDir } from './store.js';
 import { GENERATOR } from './version.js';
 import { getManifest } from './manifests.js';
 import { checkLockEntry } from './lock-contract.js';
+import { contrastHashes } from './hash-contrast.js';
 
 export type VerifyFileStatus = 'ok' | 'missing' | 'modified' | 'corrupt';
 export type VerifyModelStatus = 'ok' | 'missing' | 'corrupt';
@@ -184,7 +185,8 @@ export async function verifyProject(project: Project, options: VerifyOptions = {
             if (actual !== t.expected) {
               t.file.status = 'corrupt';
               t.file.actualSha256 = actual;
-              t.file.detail = `sha256 ${actual.slice(0, 12)}…, expected ${(t.expected as string).slice(0, 12)}…`;
+              const [found, expected] = contrastHashes(actual, t.expected);
+              t.file.detail = `sha256 ${found}, expected ${expected}`;
             }
           }),
         ),

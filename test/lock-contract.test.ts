@@ -7,6 +7,7 @@
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { contrastHashes } from '../src/hash-contrast.js';
 import { craftRegistry, sha } from './support/craft.js';
 import { cleanTemps, cliEnv, hasStackTrace, runCli, tempDir, writeProject } from './support/robustness.js';
 
@@ -61,6 +62,21 @@ describe('lock vs manifest (issue 10 J/K)', () => {
     expect(doctor.stdout).toMatch(/Not ready/);
     // The installed files were not touched.
     expect(sha(await readFile(join(proj, 'models', 'a', 'a.onnx')))).toBe(sha(A_WEIGHTS));
+  });
+
+  it('J: an edit in the last character of a sha256 is shown so the two hashes differ on screen', async () => {
+    const { proj, cli } = await setup();
+    expect((await cli('install')).code).toBe(0);
+    const real = sha(A_WEIGHTS);
+    const edited = `${real.slice(0, 63)}${real[63] === '0' ? '1' : '0'}`;
+    await editLock(proj, real, edited);
+    const run = await cli('install', '--frozen');
+    expect(run.code).toBe(2);
+    const shown = /sha256 is (\S+) but the manifest says (\S+)/.exec(run.stderr);
+    expect(shown?.[1]).not.toBe(shown?.[2]);
+    expect(shown?.[1]).toBe(edited);
+    expect(contrastHashes('abcdef0123456789', 'abcdef0123456780')).toEqual(['abcdef0123456789', 'abcdef0123456780']);
+    expect(contrastHashes('a'.repeat(64), 'b'.repeat(64))).toEqual([`${'a'.repeat(12)}…`, `${'b'.repeat(12)}…`]);
   });
 
   it('J: the same verdict from a lock that is not in the canonical layout (full YAML parser, its line numbers)', async () => {
