@@ -208,7 +208,26 @@ export function chunksOverlapping(layout: ManifestLayout, offset: number, size: 
   return out;
 }
 
-/** The files whose bytes overlap a chunk. */
+/**
+ * The files whose bytes overlap a chunk. Files are consecutive spans of the stream, so their ends
+ * never decrease: a binary search finds the first, and the walk stops past the chunk. (A linear
+ * filter per chunk made planning a 100,000-file, 262,144-chunk manifest quadratic.)
+ */
 export function filesOverlapping(layout: ManifestLayout, chunk: ChunkSpan): FileSpan[] {
-  return layout.files.filter((f) => f.size > 0 && f.offset < chunk.offset + chunk.size && f.offset + f.size > chunk.offset);
+  const { files } = layout;
+  let lo = 0;
+  let hi = files.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const f = files[mid] as FileSpan;
+    if (f.offset + f.size <= chunk.offset) lo = mid + 1;
+    else hi = mid;
+  }
+  const out: FileSpan[] = [];
+  for (let i = lo; i < files.length; i++) {
+    const f = files[i] as FileSpan;
+    if (f.offset >= chunk.offset + chunk.size) break;
+    if (f.size > 0) out.push(f);
+  }
+  return out;
 }
