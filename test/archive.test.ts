@@ -13,7 +13,7 @@ import { gzipSync } from 'node:zlib';
 import { create as tarCreate } from 'tar';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ExtractedFile, extractArchive, listArchive } from '../src/archive/extract.js';
-import { isModelsError } from '../src/errors.js';
+import { isModelsError } from '../src/util/errors.js';
 import { type TarItem, type ZipItem, paxData, patchBytes, tarBuffer, zeroTarGzBomb, zeroZipBomb, zipBuffer } from './support/archives.js';
 import { REPO } from './support/cli.js';
 

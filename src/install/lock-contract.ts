@@ -4,9 +4,9 @@
  * another model's) disagrees with that manifest, and every command refuses it the same way: an
  * invalid lock (exit 2) naming models.lock and the line, before anything is installed or verified.
  */
-import { ModelsError } from './errors.js';
-import { type LockedModel, lockLine } from './lockfile.js';
-import type { ManifestLayout } from './registry/manifest.js';
+import { ModelsError } from '../util/errors.js';
+import { type LockedModel, lockLine } from '../project/lockfile.js';
+import type { ManifestLayout } from '../registry/manifest.js';
 import type { InstalledModel } from './state.js';
 
 interface ReferenceFile {
