@@ -334,7 +334,7 @@ describe('bounded memory and prompt abort', () => {
     const script = join(root, 'child.mjs');
     await writeFile(
       script,
-      `import { extractArchive } from ${JSON.stringify(join(REPO, 'lib/src/archive/extract.js'))};
+      `import { extractArchive } from ${JSON.stringify(join(REPO, 'lib/archive/extract.js'))};
 const root = ${JSON.stringify(root)};
 const runs = [
   ['liar.zip', {}], ['big.zip', {}], ['big.zip', { maxRatio: 1e9, maxTotalBytes: 512 * 1024 * 1024 }],
