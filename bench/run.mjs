@@ -607,7 +607,7 @@ const LOAD_AT_START = loadavg()[0];
 async function main() {
   const started = Date.now();
   await mkdir(WORK, { recursive: true });
-  if (!existsSync(join(REPO, 'lib', 'cli', 'main.js'))) throw new Error('lib/ is missing: run `npm run build` (or `npm run bench`)');
+  if (!existsSync(join(REPO, 'lib', 'cli', 'index.js'))) throw new Error('lib/ is missing: run `npm run build` (or `npm run bench`)');
   TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
   if (!TIME) {
     log('note: /usr/bin/time not found (apt-get install time): peak RSS of baselines is n/a');

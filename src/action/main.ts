@@ -254,4 +254,3 @@ export async function run(): Promise<void> {
   }
 }
 
-await run();

@@ -259,4 +259,3 @@ export async function main(argv = process.argv): Promise<void> {
   }
 }
 
-await main();
