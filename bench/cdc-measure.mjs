@@ -10,7 +10,7 @@
  */
 import { createCipheriv, createHash } from 'node:crypto';
 import { Hasher } from 'gearhash-jit';
-import { GearCutter } from '../lib/src/chunker.js';
+import { GearCutter } from '../lib/ops/chunker.js';
 
 const MiB = 1024 * 1024;
 const noise = (n, seed) => {

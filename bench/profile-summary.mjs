@@ -15,7 +15,7 @@ function shortUrl(url) {
   const path = url.startsWith('file://') ? fileURLToPath(url) : url;
   const nm = path.lastIndexOf('node_modules/');
   if (nm >= 0) return path.slice(nm + 'node_modules/'.length);
-  const lib = path.lastIndexOf('/lib/src/');
+  const lib = path.lastIndexOf('/lib/');
   if (lib >= 0) return path.slice(lib + 1);
   return path;
 }
@@ -27,7 +27,7 @@ function categoryOf(node) {
   if (functionName === '(program)') return 'program (V8/native, unattributed)';
   if (/node_modules\/undici\//.test(url)) return 'undici (HTTP)';
   if (/node_modules\//.test(url)) return 'other dependencies';
-  if (/\/lib\/src\//.test(url)) return 'xprim-models (lib/src)';
+  if (/\/lib\//.test(url)) return 'xprim-models (lib)';
   if (/^node:internal\/crypto|^node:crypto/.test(url)) return 'node crypto (SHA-256)';
   if (/^node:internal\/fs|^node:fs/.test(url)) return 'node fs';
   if (/^node:internal\/(streams|webstreams)|^node:stream/.test(url)) return 'node streams';
@@ -55,7 +55,7 @@ export function summariseProfile(profile, top = 20) {
   const ourFrame = (id) => {
     for (let cur = id; cur !== undefined; cur = parent.get(cur)) {
       const frame = nodes.get(cur)?.callFrame;
-      if (frame && /\/lib\/src\//.test(frame.url)) return `${frame.functionName || '(anonymous)'} ${shortUrl(frame.url)}:${frame.lineNumber + 1}`;
+      if (frame && /\/lib\//.test(frame.url)) return `${frame.functionName || '(anonymous)'} ${shortUrl(frame.url)}:${frame.lineNumber + 1}`;
     }
     return undefined;
   };

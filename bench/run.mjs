@@ -371,8 +371,10 @@ http {
 }
 
 async function startNodeServer(root) {
-  const modulePath = join(REPO, 'lib', 'test', 'support', 'registry-server.js');
-  if (!existsSync(modulePath)) throw new Error(`${modulePath} is missing: run \`npm run build\` first`);
+  // The tests' server is TypeScript that tsc does not emit (tests run from source): esbuild transpiles it.
+  const modulePath = join(WORK, 'registry-server.mjs');
+  const { build } = await import('esbuild');
+  await build({ entryPoints: [join(REPO, 'test', 'support', 'registry-server.ts')], outfile: modulePath, bundle: true, packages: 'external', platform: 'node', format: 'esm', logLevel: 'warning' });
   const { startRegistryServer } = await import(modulePath);
   const server = await startRegistryServer({ root });
   return { url: server.url, name: 'the project\'s node:http registry server (test/support/registry-server.ts, in the bench process)', close: () => server.close() };
@@ -605,7 +607,7 @@ const LOAD_AT_START = loadavg()[0];
 async function main() {
   const started = Date.now();
   await mkdir(WORK, { recursive: true });
-  if (!existsSync(join(REPO, 'lib', 'src', 'cli', 'main.js'))) throw new Error('lib/ is missing: run `npm run build` (or `npm run bench`)');
+  if (!existsSync(join(REPO, 'lib', 'cli', 'index.js'))) throw new Error('lib/ is missing: run `npm run build` (or `npm run bench`)');
   TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
   if (!TIME) {
     log('note: /usr/bin/time not found (apt-get install time): peak RSS of baselines is n/a');

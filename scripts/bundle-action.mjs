@@ -1,4 +1,4 @@
-// Bundle the GitHub Action (src/action/main.ts) into dist/index.js, which action.yml runs and which
+// Bundle the GitHub Action (entry src/action/index.ts, which runs src/action/main.ts) into dist/index.js, which action.yml runs and which
 // is committed: a runner executes it straight from the checkout, without npm install.
 // CI rebuilds it and fails on any difference (check-dist), so the output must be deterministic.
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -14,7 +14,7 @@ await mkdir(outdir, { recursive: true });
 
 const result = await build({
   absWorkingDir: root,
-  entryPoints: ['src/action/main.ts'],
+  entryPoints: ['src/action/index.ts'],
   outfile: 'dist/index.js',
   bundle: true,
   platform: 'node',

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { publish } from '../src/publish.js';
+import { publish } from '../src/ops/publish.js';
 import { type RegistryServer, startRegistryServer } from './support/registry-server.js';
 
 const REPO = join(import.meta.dirname, '..');

@@ -13,7 +13,7 @@ import { gzipSync } from 'node:zlib';
 import { create as tarCreate } from 'tar';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ExtractedFile, extractArchive, listArchive } from '../src/archive/extract.js';
-import { isModelsError } from '../src/errors.js';
+import { isModelsError } from '../src/util/errors.js';
 import { type TarItem, type ZipItem, paxData, patchBytes, tarBuffer, zeroTarGzBomb, zeroZipBomb, zipBuffer } from './support/archives.js';
 import { REPO } from './support/cli.js';
 
@@ -334,7 +334,7 @@ describe('bounded memory and prompt abort', () => {
     const script = join(root, 'child.mjs');
     await writeFile(
       script,
-      `import { extractArchive } from ${JSON.stringify(join(REPO, 'lib/src/archive/extract.js'))};
+      `import { extractArchive } from ${JSON.stringify(join(REPO, 'lib/archive/extract.js'))};
 const root = ${JSON.stringify(root)};
 const runs = [
   ['liar.zip', {}], ['big.zip', {}], ['big.zip', { maxRatio: 1e9, maxTotalBytes: 512 * 1024 * 1024 }],

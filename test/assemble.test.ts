@@ -3,11 +3,11 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type AssembleEnv, type ModelTarget, executePlan, planModel } from '../src/assemble.js';
-import { createFileHasher } from '../src/file-hasher.js';
-import { HttpClient } from '../src/http.js';
+import { type AssembleEnv, type ModelTarget, executePlan, planModel } from '../src/install/assemble.js';
+import { createFileHasher } from '../src/store/file-hasher.js';
+import { HttpClient } from '../src/net/http.js';
 import { RegistryClient } from '../src/registry/client.js';
-import { Store } from '../src/store.js';
+import { Store } from '../src/store/store.js';
 import { CONFORMANCE, EXPECTED, mismatches, tempDir } from './support/cli.js';
 
 const REGISTRY = join(CONFORMANCE, 'registry');

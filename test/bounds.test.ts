@@ -7,8 +7,8 @@ import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { type Lockfile, serializeLockfile, serializeWithYaml } from '../src/lockfile.js';
-import { checkRelativePath } from '../src/paths.js';
+import { type Lockfile, serializeLockfile, serializeWithYaml } from '../src/project/lockfile.js';
+import { checkRelativePath } from '../src/util/paths.js';
 import { validateManifest } from '../src/registry/manifest.js';
 import { checkRelativePathForTest as runtimeCheck } from '../src/runtime/index.js';
 import { craftRegistry, sha } from './support/craft.js';
@@ -69,7 +69,7 @@ describe('one path check, counting bytes (11.12)', () => {
     'x'.repeat(255), 'x'.repeat(256), CJK.repeat(85), CJK.repeat(86), `${'a/'.repeat(2047)}a`, `${'a/'.repeat(2047)}ab`, CJK.repeat(100),
   ];
 
-  it('the runtime copy gives the same answer as src/paths.ts, on fixed cases and on random paths', () => {
+  it('the runtime copy gives the same answer as src/util/paths.ts, on fixed cases and on random paths', () => {
     for (const path of cases) expect(runtimeCheck(path), JSON.stringify(path)).toBe(checkRelativePath(path));
     // eslint-disable-next-line no-control-regex -- NUL on purpose: a path the check must refuse
     const segment = fc.stringMatching(/^[a-z.\u5b57\\:\u0000]{0,4}$/);

@@ -5,11 +5,11 @@
 import { mkdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cacheInfo, parseDuration, pruneCache, verifyCache } from '../src/cache.js';
+import { cacheInfo, parseDuration, pruneCache, verifyCache } from '../src/ops/cache.js';
 import { install, verify } from '../src/index.js';
-import { acquireLock } from '../src/locks.js';
-import { loadProject } from '../src/project.js';
-import { Store } from '../src/store.js';
+import { acquireLock } from '../src/store/locks.js';
+import { loadProject } from '../src/project/project.js';
+import { Store } from '../src/store/store.js';
 import { CONFORMANCE, EXPECTED, cliProject, yamlFor, flipByte } from './support/cli.js';
 
 const REGISTRY = join(CONFORMANCE, 'registry');

@@ -7,10 +7,10 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GEAR_TABLE } from 'gearhash-jit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CDC, GearCutter } from '../src/chunker.js';
+import { CDC, GearCutter } from '../src/ops/chunker.js';
 import { parseManifest } from '../src/registry/manifest.js';
-import { publish, type PublishResult } from '../src/publish.js';
-import { formatBytes } from '../src/units.js';
+import { publish, type PublishResult } from '../src/ops/publish.js';
+import { formatBytes } from '../src/util/units.js';
 import { CONFORMANCE, EXPECTED, cliProject, mismatches, tempDir, yamlFor } from './support/cli.js';
 import { type RegistryServer, startRegistryServer } from './support/registry-server.js';
 

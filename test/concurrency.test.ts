@@ -7,8 +7,8 @@ import { mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { acquireLock } from '../src/locks.js';
-import { publish } from '../src/publish.js';
+import { acquireLock } from '../src/store/locks.js';
+import { publish } from '../src/ops/publish.js';
 import { type RegistryServer, startRegistryServer } from './support/registry-server.js';
 import { CONFORMANCE_REGISTRY, cleanTemps, cliEnv, installedMatches, randomish, runCli, sha256, storeProblems, tempDir, writeProject, writeTree } from './support/robustness.js';
 

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, matchesPlatform, parseConfig, parsePlatform, resolveRegistry, type ModelEntry } from '../src/config.js';
-import { ModelsError } from '../src/errors.js';
+import { loadConfig, matchesPlatform, parseConfig, parsePlatform, resolveRegistry, type ModelEntry } from '../src/project/config.js';
+import { ModelsError } from '../src/util/errors.js';
 
 const FILE = '/proj/models.yaml';
 

@@ -8,7 +8,7 @@ import { type IncomingMessage, type Server, createServer, request } from 'node:h
 import { type AddressInfo, type Socket, connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { publish } from '../src/publish.js';
+import { publish } from '../src/ops/publish.js';
 import { type RegistryServer, startRegistryServer } from './support/registry-server.js';
 import { CONFORMANCE_REGISTRY, cleanTemps, cliEnv, installedMatches, randomish, runCli, sha256, snapshot, tempDir, writeProject, writeTree } from './support/robustness.js';
 

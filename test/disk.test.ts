@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { publish } from '../src/publish.js';
+import { publish } from '../src/ops/publish.js';
 import { type RegistryServer, startRegistryServer } from './support/registry-server.js';
 import { cleanTemps, cliEnv, randomish, runCli, sha256, sleep, startCli, storeProblems, tempDir, writeProject, writeTree } from './support/robustness.js';
 

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { HttpClient } from '../src/http.js';
+import { HttpClient } from '../src/net/http.js';
 import { RegistryClient } from '../src/registry/client.js';
 import { type Fault, type FaultRequest, type RegistryServer, randomFaults, startRegistryServer } from './support/registry-server.js';
 import { CONFORMANCE_REGISTRY, EXPECTED, cleanTemps, cliEnv, hasStackTrace, installedMatches, runCli, tempDir, writeProject } from './support/robustness.js';

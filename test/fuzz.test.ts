@@ -7,9 +7,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../src/config.js';
-import { ModelsError } from '../src/errors.js';
-import { parseLockfile } from '../src/lockfile.js';
+import { parseConfig } from '../src/project/config.js';
+import { ModelsError } from '../src/util/errors.js';
+import { parseLockfile } from '../src/project/lockfile.js';
 import { parseManifest } from '../src/registry/manifest.js';
 import { CONFORMANCE_REGISTRY, cleanTemps, cliEnv, hasStackTrace, runCli, sha256, snapshot, tempDir, writeProject } from './support/robustness.js';
 

@@ -350,7 +350,7 @@ describe('progress on a terminal', () => {
 
 describe('bounded memory', () => {
   it('installs a 384 MiB model with peak RSS far below its size', async () => {
-    const { publish } = await import('../src/publish.js');
+    const { publish } = await import('../src/ops/publish.js');
     const { tempDir } = await import('./support/cli.js');
     const work = await tempDir();
     const source = join(work, 'src');

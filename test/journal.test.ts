@@ -1,5 +1,5 @@
 /**
- * The resume journal (src/fetch.ts Journal) is read after a crash, so it must survive what a crash
+ * The resume journal (src/fetch/fetch.ts Journal) is read after a crash, so it must survive what a crash
  * leaves: a torn last line, zeros, garbage. It is fuzzed here on real files, and a real install is run
  * over a journal torn the way a power loss tears it.
  */
@@ -8,9 +8,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Journal } from '../src/fetch.js';
-import { publish } from '../src/publish.js';
-import { Store } from '../src/store.js';
+import { Journal } from '../src/fetch/fetch.js';
+import { publish } from '../src/ops/publish.js';
+import { Store } from '../src/store/store.js';
 import { cleanTemps, cliEnv, randomish, runCli, sha256, tempDir, writeProject, writeTree } from './support/robustness.js';
 
 afterAll(cleanTemps);

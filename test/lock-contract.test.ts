@@ -7,7 +7,7 @@
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { contrastHashes } from '../src/hash-contrast.js';
+import { contrastHashes } from '../src/util/hash-contrast.js';
 import { craftRegistry, sha } from './support/craft.js';
 import { cleanTemps, cliEnv, hasStackTrace, runCli, tempDir, writeProject } from './support/robustness.js';
 

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../src/config.js';
-import { ModelsError } from '../src/errors.js';
-import { sha256 } from '../src/hash.js';
+import { parseConfig } from '../src/project/config.js';
+import { ModelsError } from '../src/util/errors.js';
+import { sha256 } from '../src/util/hash.js';
 import {
   lockStatus,
   parseLockfile,
@@ -16,7 +16,7 @@ import {
   readCanonical,
   type LockedModel,
   type Lockfile,
-} from '../src/lockfile.js';
+} from '../src/project/lockfile.js';
 
 const H1 = 'a'.repeat(64);
 const H2 = '0123456789abcdef'.repeat(4);

@@ -7,7 +7,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { publish } from '../src/publish.js';
+import { publish } from '../src/ops/publish.js';
 import { startHttp10Server } from './support/http10-server.js';
 import { type RegistryServer, startRegistryServer } from './support/registry-server.js';
 import { cleanTemps, cliEnv, hasStackTrace, randomish, runCli, sha256, sleep, startCli, tempDir, writeProject, writeTree } from './support/robustness.js';

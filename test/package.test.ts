@@ -36,8 +36,8 @@ function bareImports(source: string): string[] {
 describe('the npm package', () => {
   it('ships the licence, the README, the CLI, the library and the schema, and not the Action sources', async () => {
     const files = await packedFiles();
-    expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'bin/models.js', 'lib/src/index.js', 'lib/src/runtime/index.js', 'schema/models.schema.json']));
-    expect(files.filter((f) => f.startsWith('lib/src/action/') || f.startsWith('test/') || f.startsWith('dist/'))).toEqual([]);
+    expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'bin/models.js', 'lib/index.js', 'lib/runtime/index.js', 'schema/models.schema.json']));
+    expect(files.filter((f) => f.startsWith('lib/action/') || f.startsWith('test/') || f.startsWith('dist/'))).toEqual([]);
     expect(await readFile(join(REPO, 'LICENSE'), 'utf8')).toMatch(/^MIT License/);
     expect(pkg.license).toBe('MIT');
   });

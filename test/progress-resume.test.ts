@@ -9,7 +9,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type InstallEvent, install } from '../src/index.js';
 import { plainProgress } from '../src/cli/progress.js';
 import { createOutput } from '../src/cli/output.js';
-import { publish } from '../src/publish.js';
+import { publish } from '../src/ops/publish.js';
 import { type RegistryServer, startRegistryServer } from './support/registry-server.js';
 import { cleanTemps, cliEnv, randomish, runCli, sha256, sleep, startCli, tempDir, writeProject, writeTree } from './support/robustness.js';
 

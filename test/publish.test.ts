@@ -4,10 +4,10 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ModelsError } from '../src/errors.js';
-import { writeFileAtomic } from '../src/fsutil.js';
+import { ModelsError } from '../src/util/errors.js';
+import { writeFileAtomic } from '../src/util/fsutil.js';
 import { parseManifest, type ManifestLayout } from '../src/registry/manifest.js';
-import { parseSize, publish, type PublishOptions } from '../src/publish.js';
+import { parseSize, publish, type PublishOptions } from '../src/ops/publish.js';
 
 import { CONFORMANCE as SHARED_CONFORMANCE, bytes } from './support/cli.js';
 const CONFORMANCE = join(SHARED_CONFORMANCE, 'registry');

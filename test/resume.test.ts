@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { publish } from '../src/publish.js';
+import { publish } from '../src/ops/publish.js';
 import { type Fault, type FaultRequest, type RegistryServer, startRegistryServer } from './support/registry-server.js';
 import { cleanTemps, cliEnv, randomish, runCli, sha256, sleep, startCli, tempDir, writeProject, writeTree } from './support/robustness.js';
 

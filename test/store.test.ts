@@ -5,8 +5,8 @@
 import { lstat, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { sha256 } from '../src/hash.js';
-import { Store, linkFile } from '../src/store.js';
+import { sha256 } from '../src/util/hash.js';
+import { Store, linkFile } from '../src/store/store.js';
 import { flipByte, tempDir } from './support/cli.js';
 
 const temps: string[] = [];

@@ -5,7 +5,7 @@
 import { chmod, cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { publish } from '../src/publish.js';
+import { publish } from '../src/ops/publish.js';
 import { CONFORMANCE, tempDir, cliProject, yamlFor } from './support/cli.js';
 import { type RegistryServer, startRegistryServer } from './support/registry-server.js';
 

@@ -5,7 +5,8 @@
  */
 import { relative, sep } from 'node:path';
 import * as core from '@actions/core';
-import { type InstallEvent, type InstallResult, type ModelResult, type OutdatedEntry, type Project, install, isModelsError, loadProject, outdated, verify, formatBytes } from '../index.js';
+import { type InstallEvent, type InstallResult, type ModelResult, type OutdatedEntry, type Project, install, isModelsError, loadProject, outdated, verify } from '../index.js';
+import { formatBytes } from '../util/units.js';
 import { cacheAvailable, cacheKey, restoreChunkCache, saveChunkCache } from './cache.js';
 import { type ActionInputs, readInputs } from './inputs.js';
 
@@ -254,4 +255,3 @@ export async function run(): Promise<void> {
   }
 }
 
-await run();

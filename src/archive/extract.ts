@@ -13,7 +13,7 @@
  */
 import { mkdir, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { ModelsError, abortError, storageError } from '../errors.js';
+import { ModelsError, abortError, storageError } from '../util/errors.js';
 import type { ArchiveContext } from './context.js';
 import { type ArchiveFormat, type ExtractFormat, resolveFormat } from './format.js';
 import { type ArchiveLimits, Budget, resolveLimits } from './limits.js';

@@ -4,7 +4,7 @@
  * that a mislabelled file gets a clear message instead of a confusing parse error.
  */
 import { open } from 'node:fs/promises';
-import { storageError } from '../errors.js';
+import { storageError } from '../util/errors.js';
 import { refuseEntry } from './rules.js';
 
 export type ArchiveFormat = 'zip' | 'tar' | 'tar.gz';

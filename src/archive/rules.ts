@@ -6,7 +6,7 @@
  * `.` and empty segments (`./a//b`, a folder's trailing `/`) are normalised away rather than refused,
  * because ordinary tar and zip tools write them; and lengths count UTF-8 bytes, as file systems do.
  */
-import { ModelsError } from '../errors.js';
+import { ModelsError } from '../util/errors.js';
 
 export const MAX_PATH_BYTES = 4096;
 export const MAX_SEGMENT_BYTES = 255;

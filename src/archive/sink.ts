@@ -10,7 +10,7 @@ import { join, relative } from 'node:path';
 import { Transform, type TransformCallback, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
-import { abortError, isModelsError, storageError } from '../errors.js';
+import { abortError, isModelsError, storageError } from '../util/errors.js';
 import { refuseEntry } from './rules.js';
 
 export interface ExtractedFile {

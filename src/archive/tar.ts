@@ -10,7 +10,7 @@ import { createReadStream } from 'node:fs';
 import { Readable, addAbortSignal, pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
-import { abortError, isModelsError, storageError } from '../errors.js';
+import { abortError, isModelsError, storageError } from '../util/errors.js';
 import type { ArchiveContext } from './context.js';
 import { PathTree } from './path-tree.js';
 import { entryNameProblem, refuseEntry, stripEntryName } from './rules.js';

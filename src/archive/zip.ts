@@ -6,7 +6,7 @@
  * refused whole; the second streams each file into the sink.
  */
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
-import { abortError, isModelsError, storageError } from '../errors.js';
+import { abortError, isModelsError, storageError } from '../util/errors.js';
 import type { ArchiveContext } from './context.js';
 import { PathTree } from './path-tree.js';
 import { entryNameProblem, refuseEntry, stripEntryName } from './rules.js';

@@ -4,10 +4,10 @@
  */
 import { Command, Help, InvalidArgumentError, Option } from 'commander';
 import { setMaxListeners } from 'node:events';
-import { ModelsError } from '../errors.js';
-import { setDebugLog } from '../log.js';
-import { MAX_CONCURRENCY, checkEnvironment } from '../session.js';
-import { VERSION } from '../version.js';
+import { ModelsError } from '../util/errors.js';
+import { setDebugLog } from '../util/log.js';
+import { MAX_CONCURRENCY, checkEnvironment } from '../project/session.js';
+import { VERSION } from '../util/version.js';
 import { type GlobalOptions, reportError } from './output.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command declares its own argument types; commander supplies them
@@ -259,4 +259,3 @@ export async function main(argv = process.argv): Promise<void> {
   }
 }
 
-await main();

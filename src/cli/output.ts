@@ -1,5 +1,5 @@
 /** Terminal output: plain when NO_COLOR, CI or not a TTY; JSON documents for --json; silence for --quiet. */
-import { ModelsError, isModelsError } from '../errors.js';
+import { ModelsError, isModelsError } from '../util/errors.js';
 
 export interface GlobalOptions {
   json?: boolean;

@@ -4,7 +4,7 @@
  * model every few seconds, so CI logs stay short.
  */
 import type { InstallEvent, ModelResult } from '../index.js';
-import { formatBytes } from '../units.js';
+import { formatBytes } from '../util/units.js';
 import { type Output, printable } from './output.js';
 
 const PLAIN_INTERVAL_MS = 5_000;

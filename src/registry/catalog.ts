@@ -2,8 +2,8 @@
  * The registry index, `models.json`: parse defensively (a captive portal's HTML page, a hash that is
  * not a sha256, a wrong shape) and resolve a version or alias to a manifest hash.
  */
-import { ModelsError } from '../errors.js';
-import { isSha256 } from '../hash.js';
+import { ModelsError } from '../util/errors.js';
+import { isSha256 } from '../util/hash.js';
 
 export interface VersionEntry {
   hash: string;

@@ -4,9 +4,9 @@
  * rounds, Retry-After honoured, and a source that fails demoted for the rest of the run. Content is
  * verified by hash by the callers, so any source is as good as another.
  */
-import { ModelsError, abortError, isModelsError } from '../errors.js';
-import { debugLog } from '../log.js';
-import { HttpClient, TransientError, describeNetworkError, isTransientNetworkError } from '../http.js';
+import { ModelsError, abortError, isModelsError } from '../util/errors.js';
+import { debugLog } from '../util/log.js';
+import { HttpClient, TransientError, describeNetworkError, isTransientNetworkError } from '../net/http.js';
 import { type OpenedBody, type RegistrySource, createSource } from './source.js';
 
 export interface RetryPolicy {

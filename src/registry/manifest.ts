@@ -3,9 +3,9 @@
  * (where each chunk and each file sit in the model's one byte stream). A manifest that fails any
  * check is rejected whole, before anything is written.
  */
-import { ModelsError } from '../errors.js';
-import { isSha256, sha256 } from '../hash.js';
-import { checkRelativePath } from '../paths.js';
+import { ModelsError } from '../util/errors.js';
+import { isSha256, sha256 } from '../util/hash.js';
+import { checkRelativePath } from '../util/paths.js';
 
 export interface ManifestFile {
   path: string;
@@ -70,7 +70,7 @@ function isSize(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= MAX_TOTAL_SIZE;
 }
 
-/** Manifest file paths follow the one path rule (src/paths.ts); re-exported for its importers. */
+/** Manifest file paths follow the one path rule (src/util/paths.ts); re-exported for its importers. */
 export { checkRelativePath };
 
 /** Parse and validate manifest bytes fetched from `data/<expectedHash>`. */

@@ -7,8 +7,8 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ModelsError } from '../errors.js';
-import { HttpClient, redact } from '../http.js';
+import { ModelsError } from '../util/errors.js';
+import { HttpClient, redact } from '../net/http.js';
 
 export interface OpenOptions {
   /** Resume from this byte offset. */

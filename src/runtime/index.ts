@@ -173,7 +173,7 @@ function malformed(file: string, problem: string): ReadinessError {
 }
 
 /**
- * The path rule of src/paths.ts, copied (this module imports only node: built-ins);
+ * The path rule of src/util/paths.ts, copied (this module imports only node: built-ins);
  * test/bounds.test.ts checks that both give the same answer for the same path.
  */
 function checkRelativePath(path: unknown): string | undefined {
@@ -194,7 +194,7 @@ function checkRelativePath(path: unknown): string | undefined {
   return undefined;
 }
 
-/** For tests: the copied rule, to compare with src/paths.ts. */
+/** For tests: the copied rule, to compare with src/util/paths.ts. */
 export const checkRelativePathForTest = checkRelativePath;
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)).replace(/\/lib\/?$/, ''));
+export const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const BIN = join(REPO, 'bin', 'models.js');
 /**
  * The conformance registry: the repository's own copy (`test/fixtures/conformance`, so that a clone

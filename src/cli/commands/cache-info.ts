@@ -1,4 +1,5 @@
-import { formatBytes, cacheInfo } from '../../index.js';
+import { cacheInfo } from '../../index.js';
+import { formatBytes } from '../../util/units.js';
 import { type GlobalOptions, createOutput, table } from '../output.js';
 
 export default async function cacheInfoCommand(globals: GlobalOptions): Promise<number> {

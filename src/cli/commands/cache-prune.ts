@@ -1,4 +1,7 @@
-import { formatBytes, ModelsError, parseSize, parseDuration, pruneCache, type PruneOptions, type PruneResult } from '../../index.js';
+import { parseDuration } from '../../ops/cache.js';
+import { parseSize } from '../../ops/publish.js';
+import { formatBytes } from '../../util/units.js';
+import { ModelsError, pruneCache, type PruneOptions, type PruneResult } from '../../index.js';
 import { createInterface } from 'node:readline/promises';
 import { type GlobalOptions, type Output, createOutput } from '../output.js';
 

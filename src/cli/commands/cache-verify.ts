@@ -1,4 +1,5 @@
-import { formatBytes, verifyCache } from '../../index.js';
+import { verifyCache } from '../../index.js';
+import { formatBytes } from '../../util/units.js';
 import { type GlobalOptions, createOutput, formatDuration } from '../output.js';
 
 export default async function cacheVerifyCommand(globals: GlobalOptions, signal: AbortSignal): Promise<number> {

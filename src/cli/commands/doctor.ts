@@ -1,4 +1,5 @@
-import { doctor, formatDoctor } from '../../index.js';
+import { doctor } from '../../index.js';
+import { formatDoctor } from '../../ops/doctor.js';
 import { type GlobalOptions, printable, printableJson } from '../output.js';
 
 export default async function doctorCommand(globals: GlobalOptions, signal: AbortSignal, flags: { root?: string }): Promise<number> {

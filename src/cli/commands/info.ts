@@ -1,4 +1,5 @@
-import { loadProject, formatBytes, isModelsError, modelInfo, type Project } from '../../index.js';
+import { formatBytes } from '../../util/units.js';
+import { loadProject, isModelsError, modelInfo, type Project } from '../../index.js';
 import { type GlobalOptions, createOutput, table } from '../output.js';
 
 interface Flags {

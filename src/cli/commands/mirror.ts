@@ -1,4 +1,5 @@
-import { loadProject, formatBytes, mirror } from '../../index.js';
+import { loadProject, mirror } from '../../index.js';
+import { formatBytes } from '../../util/units.js';
 import { pathToFileURL } from 'node:url';
 import { type GlobalOptions, createOutput } from '../output.js';
 

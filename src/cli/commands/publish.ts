@@ -1,4 +1,6 @@
-import { formatBytes, ModelsError, parseSize, publish } from '../../index.js';
+import { ModelsError, publish } from '../../index.js';
+import { parseSize } from '../../ops/publish.js';
+import { formatBytes } from '../../util/units.js';
 import { type GlobalOptions, createOutput } from '../output.js';
 
 interface Flags {

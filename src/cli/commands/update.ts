@@ -1,4 +1,5 @@
-import { install, lock, loadProject, formatBytes } from '../../index.js';
+import { install, lock, loadProject } from '../../index.js';
+import { formatBytes } from '../../util/units.js';
 import { type GlobalOptions, createOutput } from '../output.js';
 import { plainProgress } from '../progress.js';
 

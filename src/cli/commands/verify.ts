@@ -1,4 +1,5 @@
-import { verify, loadProject, formatBytes } from '../../index.js';
+import { verify, loadProject } from '../../index.js';
+import { formatBytes } from '../../util/units.js';
 import { type GlobalOptions, createOutput, formatDuration, table } from '../output.js';
 
 interface Flags {

@@ -4,8 +4,8 @@
  * body timeouts, and a classification of every failure into "retry" or "give up".
  */
 import type { Dispatcher } from 'undici';
-import { ModelsError } from './errors.js';
-import { debugLog, logUrl } from './log.js';
+import { ModelsError } from '../util/errors.js';
+import { debugLog, logUrl } from '../util/log.js';
 import { BODY_HIGH_WATER, type LowSpeed, LowSpeedError, guardBody } from './http-body.js';
 
 export { type LowSpeed, LowSpeedError } from './http-body.js';

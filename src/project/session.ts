@@ -3,10 +3,10 @@
  * (keep-alive pool), one registry client per registry, and the store.
  */
 import { resolveRegistry, type ModelEntry, type ProjectConfig } from './config.js';
-import { ModelsError } from './errors.js';
-import { HttpClient } from './http.js';
-import { RegistryClient, type RetryPolicy } from './registry/client.js';
-import { Store, defaultCacheDir } from './store.js';
+import { ModelsError } from '../util/errors.js';
+import { HttpClient } from '../net/http.js';
+import { RegistryClient, type RetryPolicy } from '../registry/client.js';
+import { Store, defaultCacheDir } from '../store/store.js';
 
 export interface SessionOptions {
   cacheDir?: string | undefined;

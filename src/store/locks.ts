@@ -6,8 +6,8 @@ import * as fs from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { ModelsError, storageError } from './errors.js';
-import { debugLog } from './log.js';
+import { ModelsError, storageError } from '../util/errors.js';
+import { debugLog } from '../util/log.js';
 
 /** Releases the lock; `waited` says whether another holder had to be waited for (its work may be done). */
 export type Release = (() => Promise<void>) & { waited: boolean };

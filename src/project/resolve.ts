@@ -3,14 +3,14 @@
  * comparison of the lock with what the registry resolves now (`models outdated`). Reads models.json
  * and manifests; never downloads a chunk.
  */
-import { dictionary, own } from './dictionary.js';
+import { dictionary, own } from '../util/dictionary.js';
 import type { ModelEntry } from './config.js';
-import { ModelsError, isModelsError } from './errors.js';
+import { ModelsError, isModelsError } from '../util/errors.js';
 import { type LockedModel, type Lockfile, lockStatus, specHash, writeLockfile } from './lockfile.js';
 import type { Project } from './project.js';
-import { type Catalog, MAX_INDEX_BYTES, parseCatalog, resolveVersion } from './registry/catalog.js';
+import { type Catalog, MAX_INDEX_BYTES, parseCatalog, resolveVersion } from '../registry/catalog.js';
 import type { Session } from './session.js';
-import { getManifest } from './manifests.js';
+import { getManifest } from '../store/manifests.js';
 
 export interface LockOptions {
   /** `true`: re-resolve every entry; a list: re-resolve those names. */

@@ -1,5 +1,5 @@
 /**
- * The shared cache (src/store.ts's layout), for `models cache info|verify|prune`.
+ * The shared cache (src/store/store.ts's layout), for `models cache info|verify|prune`.
  *
  * Pruning works by manifest: a manifest's last use is its file's mtime (Store.readManifest touches
  * it), manifests are evicted least recently used first, and then every stored file and chunk
@@ -10,14 +10,14 @@ import type { Stats } from 'node:fs';
 import { lstat, readFile, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { ModelsError, abortError } from './errors.js';
-import { removeDeadTempFiles } from './fsutil.js';
-import { lockTimeoutFrom } from './session.js';
-import { hashSegments } from './fetch.js';
-import { isSha256, sha256, sha256File } from './hash.js';
-import { acquireLock } from './locks.js';
-import { type Manifest, validateManifest } from './registry/manifest.js';
-import { Store, defaultCacheDir } from './store.js';
+import { ModelsError, abortError } from '../util/errors.js';
+import { removeDeadTempFiles } from '../util/fsutil.js';
+import { lockTimeoutFrom } from '../project/session.js';
+import { hashSegments } from '../fetch/fetch.js';
+import { isSha256, sha256, sha256File } from '../util/hash.js';
+import { acquireLock } from '../store/locks.js';
+import { type Manifest, validateManifest } from '../registry/manifest.js';
+import { Store, defaultCacheDir } from '../store/store.js';
 
 export interface CacheLocation {
   cacheDir?: string | undefined;

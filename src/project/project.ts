@@ -2,8 +2,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { type ProjectConfig, loadConfig, parseConfig } from './config.js';
-import { ModelsError } from './errors.js';
-import { sha256 } from './hash.js';
+import { ModelsError } from '../util/errors.js';
+import { sha256 } from '../util/hash.js';
 import { type Lockfile, checkLockSize, parseLockfile, serializeLockfile } from './lockfile.js';
 
 export interface Project {

@@ -17,10 +17,10 @@ import { type Stats, constants } from 'node:fs';
 import { chmod, copyFile, link, lstat, mkdir, open, readFile, readdir, rename, rm, unlink, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { ModelsError, storageError } from './errors.js';
+import { ModelsError, storageError } from '../util/errors.js';
 
-import { isSha256, sha256File } from './hash.js';
-import { removeDeadTempFiles, writeFileAtomic } from './fsutil.js';
+import { isSha256, sha256File } from '../util/hash.js';
+import { removeDeadTempFiles, writeFileAtomic } from '../util/fsutil.js';
 
 export type LinkMode = 'auto' | 'hardlink' | 'reflink' | 'copy';
 

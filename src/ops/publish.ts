@@ -9,11 +9,11 @@ import type { Dirent } from 'node:fs';
 import { open, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { ModelsError, storageError } from './errors.js';
-import { ensureDir, writeFileAtomic } from './fsutil.js';
-import { sha256, sha256File } from './hash.js';
+import { ModelsError, storageError } from '../util/errors.js';
+import { ensureDir, writeFileAtomic } from '../util/fsutil.js';
+import { sha256, sha256File } from '../util/hash.js';
 import { CDC, type Chunking, type Cutter, createCutter } from './chunker.js';
-import { checkRelativePath, chunkSizes, MAX_MANIFEST_BYTES, parseManifest, type Manifest, type ManifestFile } from './registry/manifest.js';
+import { checkRelativePath, chunkSizes, MAX_MANIFEST_BYTES, parseManifest, type Manifest, type ManifestFile } from '../registry/manifest.js';
 
 export interface PublishProgress {
   bytesDone: number;

@@ -5,13 +5,13 @@
  * (`xprim-models/runtime`).
  */
 import { lstat, readFile } from 'node:fs/promises';
-import { dictionary } from './dictionary.js';
+import { dictionary } from '../util/dictionary.js';
 import { join } from 'node:path';
-import { writeFileAtomic } from './fsutil.js';
-import { INTEGRITY_FILE } from './runtime/index.js';
-import { storageError } from './errors.js';
-import { isSha256 } from './hash.js';
-import { checkRelativePath } from './registry/manifest.js';
+import { writeFileAtomic } from '../util/fsutil.js';
+import { INTEGRITY_FILE } from '../runtime/index.js';
+import { storageError } from '../util/errors.js';
+import { isSha256 } from '../util/hash.js';
+import { checkRelativePath } from '../registry/manifest.js';
 
 export { INTEGRITY_FILE };
 

@@ -5,23 +5,23 @@
 import { rm, stat, statfs } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { type AssembleEnv, type ModelPlan, type ModelTarget, executePlan, planModel } from './assemble.js';
-import { type ModelEntry, matchesPlatform, parsePlatform } from './config.js';
-import { ModelsError, abortError } from './errors.js';
-import { RateLimiter } from './fetch.js';
-import { type FileHasher, createFileHasher } from './file-hasher.js';
-import { sha256File } from './hash.js';
-import { acquireLock } from './locks.js';
-import { longestPathProblem } from './paths.js';
+import { type ModelEntry, matchesPlatform, parsePlatform } from '../project/config.js';
+import { ModelsError, abortError } from '../util/errors.js';
+import { RateLimiter } from '../fetch/fetch.js';
+import { type FileHasher, createFileHasher } from '../store/file-hasher.js';
+import { sha256File } from '../util/hash.js';
+import { acquireLock } from '../store/locks.js';
+import { longestPathProblem } from '../util/paths.js';
 import { assertLockMatchesManifest, lockMatchesRecord } from './lock-contract.js';
-import { type LockedModel, lockStatus } from './lockfile.js';
-import type { Project } from './project.js';
+import { type LockedModel, lockStatus } from '../project/lockfile.js';
+import type { Project } from '../project/project.js';
 import { TEMP_STORE, checkForeignRoot, cleanLeftovers, findLeftovers, foreignError, ownershipOf, recordByHashing, removeRecorded } from './ownership.js';
-import { lockProject } from './resolve.js';
-import { Session, type SessionOptions, checkEnvironment, concurrencyFrom, lockTimeoutFrom } from './session.js';
+import { lockProject } from '../project/resolve.js';
+import { Session, type SessionOptions, checkEnvironment, concurrencyFrom, lockTimeoutFrom } from '../project/session.js';
 import { type InstallState, type InstalledModel, changedFiles, readState, writeState } from './state.js';
-import { type LinkMode, Store } from './store.js';
-import { GENERATOR } from './version.js';
-import { formatBytes } from './units.js';
+import { type LinkMode, Store } from '../store/store.js';
+import { GENERATOR } from '../util/version.js';
+import { formatBytes } from '../util/units.js';
 
 export interface InstallOptions extends SessionOptions {
   frozen?: boolean;

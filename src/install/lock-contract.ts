@@ -4,11 +4,11 @@
  * another model's) disagrees with that manifest, and every command refuses it the same way: an
  * invalid lock (exit 2) naming models.lock and the line, before anything is installed or verified.
  */
-import { ModelsError } from './errors.js';
-import { type LockedModel, lockLine } from './lockfile.js';
-import type { ManifestLayout } from './registry/manifest.js';
+import { ModelsError } from '../util/errors.js';
+import { type LockedModel, lockLine } from '../project/lockfile.js';
+import type { ManifestLayout } from '../registry/manifest.js';
 import type { InstalledModel } from './state.js';
-import { contrastHashes } from './hash-contrast.js';
+import { contrastHashes } from '../util/hash-contrast.js';
 
 interface ReferenceFile {
   path: string;

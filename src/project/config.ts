@@ -7,10 +7,10 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, posix, relative, resolve, dirname, sep, win32 } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ErrorObject } from 'ajv';
-import validateModelsSchema from './generated/models-schema-validator.js';
+import validateModelsSchema from '../generated/models-schema-validator.js';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
-import { ModelsError } from './errors.js';
-import { checkFolderPath } from './paths.js';
+import { ModelsError } from '../util/errors.js';
+import { checkFolderPath } from '../util/paths.js';
 
 export interface WhenClause {
   os?: string[];

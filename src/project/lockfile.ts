@@ -3,13 +3,13 @@
  * deterministic so that it diffs well and an unchanged resolve rewrites nothing; read strictly,
  * because `install --frozen` trusts it to pin every byte.
  */
-import { dictionary } from './dictionary.js';
+import { dictionary } from '../util/dictionary.js';
 import { readFile, stat } from 'node:fs/promises';
 import { Document, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
-import { ModelsError } from './errors.js';
-import { writeFileAtomic } from './fsutil.js';
-import { isSha256, sha256 } from './hash.js';
-import { checkRelativePath } from './registry/manifest.js';
+import { ModelsError } from '../util/errors.js';
+import { writeFileAtomic } from '../util/fsutil.js';
+import { isSha256, sha256 } from '../util/hash.js';
+import { checkRelativePath } from '../registry/manifest.js';
 import { NAME_PATTERN, type ProjectConfig } from './config.js';
 
 export interface LockedFile {

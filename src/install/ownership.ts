@@ -6,10 +6,10 @@
  */
 import { lstat, readdir, realpath, rename, rm, rmdir, unlink } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
-import { ModelsError } from './errors.js';
-import { alive, deadTempFiles } from './fsutil.js';
-import { sha256File } from './hash.js';
-import type { ManifestLayout } from './registry/manifest.js';
+import { ModelsError } from '../util/errors.js';
+import { alive, deadTempFiles } from '../util/fsutil.js';
+import { sha256File } from '../util/hash.js';
+import type { ManifestLayout } from '../registry/manifest.js';
 import { INTEGRITY_FILE, type InstalledFile, type InstalledModel } from './state.js';
 
 interface TreeEntry {

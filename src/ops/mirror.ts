@@ -12,21 +12,21 @@
 import { createHash } from 'node:crypto';
 import { type FileHandle, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { resolveRegistry } from './config.js';
-import { ModelsError, abortError, isModelsError, storageError } from './errors.js';
-import { readSegments } from './fetch.js';
-import { ensureDir, writeFileAtomic } from './fsutil.js';
-import { sha256 } from './hash.js';
-import { TransientError, describeNetworkError } from './http.js';
-import type { LockedModel } from './lockfile.js';
-import type { Project } from './project.js';
+import { resolveRegistry } from '../project/config.js';
+import { ModelsError, abortError, isModelsError, storageError } from '../util/errors.js';
+import { readSegments } from '../fetch/fetch.js';
+import { ensureDir, writeFileAtomic } from '../util/fsutil.js';
+import { sha256 } from '../util/hash.js';
+import { TransientError, describeNetworkError } from '../net/http.js';
+import type { LockedModel } from '../project/lockfile.js';
+import type { Project } from '../project/project.js';
 import { readIndex, serializeIndex, withRegistryLock, type RegistryIndex, type VersionEntry } from './publish.js';
-import { MAX_INDEX_BYTES, parseCatalog, type Catalog } from './registry/catalog.js';
-import type { RegistryClient } from './registry/client.js';
-import { type ChunkSpan, type ManifestLayout, filesOverlapping } from './registry/manifest.js';
-import { Session, type SessionOptions } from './session.js';
-import type { Segment, Store } from './store.js';
-import { getManifest } from './manifests.js';
+import { MAX_INDEX_BYTES, parseCatalog, type Catalog } from '../registry/catalog.js';
+import type { RegistryClient } from '../registry/client.js';
+import { type ChunkSpan, type ManifestLayout, filesOverlapping } from '../registry/manifest.js';
+import { Session, type SessionOptions } from '../project/session.js';
+import type { Segment, Store } from '../store/store.js';
+import { getManifest } from '../store/manifests.js';
 
 export interface MirrorOptions extends SessionOptions {
   /** The registry folder to write (created if missing). */

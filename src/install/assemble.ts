@@ -4,25 +4,25 @@
  * move it into the store, link the complete model into a staging folder beside the destination, and
  * promote it with renames, so the destination is always the complete old model or the complete new one.
  */
-import { isInside } from './paths.js';
+import { isInside } from '../util/paths.js';
 import { link, lstat, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { dirname, join, relative, sep } from 'node:path';
 import type { LimitFunction } from 'p-limit';
-import { ModelsError, abortError, isModelsError, storageError } from './errors.js';
-import { fsyncDir } from './fsutil.js';
-import { debugLog } from './log.js';
-import { type ByteSource, type ChunkJob, type FetchEnv, Journal, PartialFile, RateLimiter, fetchChunk, verifyWrittenChunk } from './fetch.js';
-import { type FileHasher, PrefixFeeder } from './file-hasher.js';
-import { EMPTY_SHA256, sha256File } from './hash.js';
-import { acquireLock } from './locks.js';
-import type { RegistryClient } from './registry/client.js';
-import { getManifest } from './manifests.js';
+import { ModelsError, abortError, isModelsError, storageError } from '../util/errors.js';
+import { fsyncDir } from '../util/fsutil.js';
+import { debugLog } from '../util/log.js';
+import { type ByteSource, type ChunkJob, type FetchEnv, Journal, PartialFile, RateLimiter, fetchChunk, verifyWrittenChunk } from '../fetch/fetch.js';
+import { type FileHasher, PrefixFeeder } from '../store/file-hasher.js';
+import { EMPTY_SHA256, sha256File } from '../util/hash.js';
+import { acquireLock } from '../store/locks.js';
+import type { RegistryClient } from '../registry/client.js';
+import { getManifest } from '../store/manifests.js';
 import { foreignError, ownershipOf, replacedPath } from './ownership.js';
-import { type FileSpan, type ManifestLayout, chunksOverlapping, filesOverlapping } from './registry/manifest.js';
+import { type FileSpan, type ManifestLayout, chunksOverlapping, filesOverlapping } from '../registry/manifest.js';
 import type { InstalledFile, InstalledModel } from './state.js';
-import { type LinkMode, type ObjectIdentity, type Segment, type Store, type StoredSegment, linkFile } from './store.js';
+import { type LinkMode, type ObjectIdentity, type Segment, type Store, type StoredSegment, linkFile } from '../store/store.js';
 
 export interface ModelTarget {
   name: string;

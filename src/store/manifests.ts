@@ -1,8 +1,8 @@
 /** Manifests through the store: every command that needs one gets it here, verified against its hash. */
-import { debugLog } from './log.js';
-import { ModelsError, isModelsError } from './errors.js';
-import type { RegistryClient } from './registry/client.js';
-import { type ManifestLayout, MAX_MANIFEST_BYTES, parseManifest } from './registry/manifest.js';
+import { debugLog } from '../util/log.js';
+import { ModelsError, isModelsError } from '../util/errors.js';
+import type { RegistryClient } from '../registry/client.js';
+import { type ManifestLayout, MAX_MANIFEST_BYTES, parseManifest } from '../registry/manifest.js';
 import type { Store } from './store.js';
 
 /**

@@ -12,13 +12,13 @@ import { createReadStream } from 'node:fs';
 import { constants } from 'node:fs';
 import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ModelsError, abortError, isModelsError, storageError } from './errors.js';
-import { debugLog } from './log.js';
-import { LowSpeedError, TransientError, describeNetworkError } from './http.js';
-import type { RegistryClient } from './registry/client.js';
-import { backoffDelay, sleep } from './registry/client.js';
-import type { ChunkSpan, FileSpan } from './registry/manifest.js';
-import type { Segment, Store } from './store.js';
+import { ModelsError, abortError, isModelsError, storageError } from '../util/errors.js';
+import { debugLog } from '../util/log.js';
+import { LowSpeedError, TransientError, describeNetworkError } from '../net/http.js';
+import type { RegistryClient } from '../registry/client.js';
+import { backoffDelay, sleep } from '../registry/client.js';
+import type { ChunkSpan, FileSpan } from '../registry/manifest.js';
+import type { Segment, Store } from '../store/store.js';
 
 /**
  * A wanted file being assembled: its place in the stream and its partial file, opened on first use

@@ -2,19 +2,19 @@
  * `models list`, `models info`, `models path`: what is locked and installed (from models.lock and
  * `<root>/models.integrity.json`, with a stat-only check), and what a registry offers.
  */
-import { own } from './dictionary.js';
+import { own } from '../util/dictionary.js';
 import { resolve } from 'node:path';
-import { type ModelEntry, matchesPlatform, resolveRegistry } from './config.js';
-import { ModelsError } from './errors.js';
-import { type LockedModel, specHash } from './lockfile.js';
-import type { Project } from './project.js';
-import { type Catalog, MAX_INDEX_BYTES, parseCatalog, resolveVersion } from './registry/catalog.js';
-import { type ManifestLayout } from './registry/manifest.js';
-import { checkModels } from './runtime/index.js';
-import { Session, type SessionOptions } from './session.js';
-import { readState } from './state.js';
-import { GENERATOR } from './version.js';
-import { getManifest } from './manifests.js';
+import { type ModelEntry, matchesPlatform, resolveRegistry } from '../project/config.js';
+import { ModelsError } from '../util/errors.js';
+import { type LockedModel, specHash } from '../project/lockfile.js';
+import type { Project } from '../project/project.js';
+import { type Catalog, MAX_INDEX_BYTES, parseCatalog, resolveVersion } from '../registry/catalog.js';
+import { type ManifestLayout } from '../registry/manifest.js';
+import { checkModels } from '../runtime/index.js';
+import { Session, type SessionOptions } from '../project/session.js';
+import { readState } from '../install/state.js';
+import { GENERATOR } from '../util/version.js';
+import { getManifest } from '../store/manifests.js';
 
 export type InstallStatus = 'installed' | 'missing' | 'corrupt' | 'stale' | 'unlocked' | 'other-platform';
 
