@@ -56,6 +56,9 @@ describe('lock vs manifest (issue 10 J/K)', () => {
     expectInvalidLock(await cli('install', '--frozen'), fileLine);
     expectInvalidLock(await cli('install', '--frozen', '--verify'), fileLine);
     expectInvalidLock(await cli('verify'), fileLine);
+    // list reaches the same verdict: not "installed" (path still names the folder, as for any stale model).
+    const list = await cli('list', '--json');
+    expect(JSON.parse(list.stdout).models.find((m: { name: string }) => m.name === 'a')).toMatchObject({ status: 'stale', detail: expect.stringMatching(/models\.lock disagrees/) });
     const doctor = await cli('doctor');
     expect(doctor.code).toBe(1);
     expect(doctor.stdout).toMatch(/FAIL\s+lock .*disagrees with its manifest/);

@@ -15,6 +15,7 @@ import { Session, type SessionOptions } from '../project/session.js';
 import { readState } from '../install/state.js';
 import { GENERATOR } from '../util/version.js';
 import { getManifest } from '../store/manifests.js';
+import { lockMatchesRecord } from '../install/lock-contract.js';
 
 export type InstallStatus = 'installed' | 'missing' | 'corrupt' | 'stale' | 'unlocked' | 'other-platform';
 
@@ -68,6 +69,10 @@ export async function installStatuses(project: Project, options: { root?: string
     if (!record) return { ...base, status: 'missing', detail: readinessProblem ?? 'not installed' };
     if (record.manifest !== locked.manifest || record.path !== entry.path) {
       return { ...base, status: 'stale', detail: `installed ${record.resolved} (${record.manifest.slice(0, 8)}), locked ${locked.resolved} (${locked.manifest.slice(0, 8)})` };
+    }
+    // The same verdict as install and verify: a lock whose files disagree with what its manifest installed is not "installed".
+    if (!lockMatchesRecord(locked, record)) {
+      return { ...base, status: 'stale', detail: `models.lock disagrees with the files of manifest ${locked.manifest.slice(0, 8)}: run \`models lock --update ${entry.name}\`` };
     }
     const report = own(readiness?.models, entry.name);
     if (!report) return { ...base, status: 'missing', detail: readinessProblem ?? 'not installed' };
