@@ -45,9 +45,9 @@ function chunksServed(server: RegistryServer, manifest: string): number {
   return server.requests.filter((r) => r.path.startsWith('/data/') && r.path !== `/data/${manifest}` && r.status === 200 && !r.aborted).length;
 }
 
-async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > until) throw new Error('timed out waiting');
     await sleep(20);
   }
@@ -88,22 +88,39 @@ describe('kill -9 mid-install, then a rerun', () => {
   });
 
   /** Start an install of the one-chunk model against a 1 MiB/s server and kill -9 it after `ms` of body. */
-  async function killMidChunk(ms: number) {
+  /** The furthest chunk position the resume journals under `cache` have recorded. */
+  async function journaledBytes(cache: string): Promise<number> {
+    const { readFile, readdir } = await import('node:fs/promises');
+    const entries = await readdir(cache, { recursive: true }).catch(() => [] as string[]);
+    let furthest = 0;
+    for (const entry of entries.filter((e) => e.endsWith('journal'))) {
+      const text = await readFile(join(cache, entry), 'utf8').catch(() => '');
+      for (const line of text.split('\n')) {
+        const [kind, , position] = line.split('\t');
+        if (kind === 'prog') furthest = Math.max(furthest, Number(position) || 0);
+      }
+    }
+    return furthest;
+  }
+
+  /** Kill -9 the install once its journal has recorded at least `bytes` of the chunk (not after a guessed delay: CI may be loaded). */
+  async function killMidChunk(bytes: number) {
     const slow = await serve({ bytesPerSecond: 1 * MiB });
     const dir = await tempDir();
     await writeProject(dir, slow.url, { one: { model: 'test/one', version: 'v1' } });
     const env = cliEnv(join(dir, 'cache'));
     const { child, done } = startCli(['install'], dir, env);
-    await waitFor(() => slow.requests.some((r) => r.path === `/data/${oneManifest}`), 10_000);
-    await sleep(ms);
+    let recorded = 0;
+    await waitFor(async () => (recorded = await journaledBytes(join(dir, 'cache'))) >= bytes, 20_000);
+    expect(recorded).toBeLessThan(4 * MiB);
     child.kill('SIGKILL');
     await done;
     return { slow, dir, env };
   }
 
   it('resumes a half-downloaded chunk with Range + If-Range across runs', async () => {
-    // Kill once more than 2 MiB of the one 4 MiB chunk has been written and recorded.
-    const { slow, dir, env } = await killMidChunk(2600);
+    // Kill once at least 1 MiB of the one 4 MiB chunk has been written and recorded.
+    const { slow, dir, env } = await killMidChunk(MiB);
 
     const fast = await serve();
     await slow.close();
@@ -124,7 +141,7 @@ describe('kill -9 mid-install, then a rerun', () => {
   });
 
   it('starts the chunk over when the object changed since (If-Range no longer matches: 200)', async () => {
-    const { slow, dir, env } = await killMidChunk(1600);
+    const { slow, dir, env } = await killMidChunk(MiB); // the journal records progress every MiB
     // Same bytes, new mtime: a new ETag and Last-Modified, as after a re-upload.
     const chunkPath = join(registry, 'data', sha256(one));
     const later = new Date(Date.now() + 5000);
