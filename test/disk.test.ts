@@ -9,9 +9,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { publish } from '../src/ops/publish.js';
 import { type RegistryServer, startRegistryServer } from './support/registry-server.js';
-import { cleanTemps, cliEnv, randomish, runCli, sha256, sleep, startCli, storeProblems, tempDir, writeProject, writeTree } from './support/robustness.js';
+import { cleanTemps, cliEnv, runCli, sha256, sleep, startCli, storeProblems, tempDir, writeProject , registryWithFile } from './support/robustness.js';
 
 const MiB = 1024 * 1024;
 let registry: string;
@@ -21,12 +20,8 @@ let slow: RegistryServer;
 let mountPoint: string | undefined;
 
 beforeAll(async () => {
-  const base = await tempDir('xprim-disk-');
-  registry = join(base, 'registry');
-  blob = randomish(3 * MiB, 33);
-  await writeTree(join(base, 'src'), { 'blob.bin': blob });
-  await mkdir(registry, { recursive: true });
-  await publish({ sourceDir: join(base, 'src'), registryDir: registry, model: 'test/blob', version: 'v1', chunkSize: 256 * 1024 });
+  let base: string;
+  ({ base, registry, data: blob } = await registryWithFile('xprim-disk-', 'blob.bin', 3 * MiB, 33, [{ model: 'test/blob', chunkSize: 256 * 1024 }]));
   server = await startRegistryServer({ root: registry });
   slow = await startRegistryServer({ root: registry, bytesPerSecond: 1 * MiB });
   const point = join(base, 'tmpfs');

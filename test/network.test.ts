@@ -7,10 +7,9 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { publish } from '../src/ops/publish.js';
 import { startHttp10Server } from './support/http10-server.js';
 import { type RegistryServer, startRegistryServer } from './support/registry-server.js';
-import { cleanTemps, cliEnv, hasStackTrace, randomish, runCli, sha256, sleep, startCli, tempDir, writeProject, writeTree } from './support/robustness.js';
+import { cleanTemps, cliEnv, hasStackTrace, runCli, sha256, sleep, startCli, tempDir, writeProject , registryWithFile } from './support/robustness.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -19,13 +18,10 @@ let data: Buffer;
 const cleanups: (() => Promise<void> | void)[] = [];
 
 beforeAll(async () => {
-  const base = await tempDir('xprim-network-');
-  registry = join(base, 'registry');
-  data = randomish(8 * MiB, 11);
-  await writeTree(join(base, 'src'), { 'w.bin': data });
-  await mkdir(registry, { recursive: true });
-  await publish({ sourceDir: join(base, 'src'), registryDir: registry, model: 'test/w', version: 'v1', chunkSize: 256 * KiB });
-  await publish({ sourceDir: join(base, 'src'), registryDir: registry, model: 'test/big', version: 'v1', chunkSize: 4 * MiB });
+  ({ registry, data } = await registryWithFile('xprim-network-', 'w.bin', 8 * MiB, 11, [
+    { model: 'test/w', chunkSize: 256 * KiB },
+    { model: 'test/big', chunkSize: 4 * MiB },
+  ]));
 });
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();

@@ -5,12 +5,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { publish } from '../src/ops/publish.js';
 import { type RegistryServer, startRegistryServer } from './support/registry-server.js';
-import { BIN, cleanTemps, cliEnv, randomish, runCli, sha256, sleep, startCli, tempDir, writeProject, writeTree } from './support/robustness.js';
+import { BIN, cleanTemps, cliEnv, runCli, sha256, sleep, startCli, tempDir, writeProject , registryWithFile } from './support/robustness.js';
 
 const MiB = 1024 * 1024;
 let registry: string;
@@ -28,12 +27,7 @@ function tmux(...args: string[]): string {
 }
 
 beforeAll(async () => {
-  const base = await tempDir('xprim-signals-');
-  registry = join(base, 'registry');
-  data = randomish(8 * MiB, 3);
-  await writeTree(join(base, 'src'), { 'w.bin': data });
-  await mkdir(registry, { recursive: true });
-  await publish({ sourceDir: join(base, 'src'), registryDir: registry, model: 'test/w', version: 'v1', chunkSize: MiB });
+  ({ registry, data } = await registryWithFile('xprim-signals-', 'w.bin', 8 * MiB, 3, [{ model: 'test/w', chunkSize: MiB }]));
 });
 afterEach(async () => {
   for (const session of sessions.splice(0)) spawnSync('tmux', ['-L', TMUX_SOCKET, 'kill-session', '-t', session]);

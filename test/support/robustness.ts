@@ -187,3 +187,18 @@ export async function storeProblems(cacheDir: string, allowPartial = false): Pro
   }
   return problems;
 }
+
+/**
+ * A fresh folder registry holding one pseudo-random file (`size` bytes from `seed`), published by
+ * `models publish` as each of `models` with its own fixed chunk size.
+ */
+export async function registryWithFile(prefix: string, file: string, size: number, seed: number, models: { model: string; chunkSize: number }[]): Promise<{ base: string; registry: string; data: Buffer }> {
+  const { publish } = await import('../../src/ops/publish.js');
+  const base = await tempDir(prefix);
+  const registry = join(base, 'registry');
+  const data = randomish(size, seed);
+  await writeTree(join(base, 'src'), { [file]: data });
+  await mkdir(registry, { recursive: true });
+  for (const { model, chunkSize } of models) await publish({ sourceDir: join(base, 'src'), registryDir: registry, model, version: 'v1', chunkSize });
+  return { base, registry, data };
+}
