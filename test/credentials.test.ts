@@ -70,8 +70,9 @@ describe('MODELS_TOKEN', () => {
     await writeProject(dir, server.url, { tiny: { model: 'demo/tiny', version: 'v1' } });
     for (const args of [['install', '--verbose'], ['install', '--json'], ['lock', '--verbose']]) {
       const result = await runCli(args, dir, cliEnv(join(dir, 'cache'), { MODELS_TOKEN: TOKEN }));
-      expect(result.code).toBe(5);
+      expect(result.code).toBe(9);
       expect(result.stderr).toMatch(/HTTP 401/);
+      expect(result.stderr).toContain('MODELS_TOKEN');
       expect(result.stdout + result.stderr).not.toContain(TOKEN);
     }
     await expectNoTokenIn(dir);

@@ -140,7 +140,7 @@ describe('retry policy', () => {
       const server = await serve(({ path }) => (path === '/models.json' ? { kind: 'status', status } : undefined));
       const { dir, cache } = await project(server.url, { tiny: ALL.tiny });
       const result = await runCli(['install'], dir, cliEnv(cache));
-      expect(result.code).toBe(5);
+      expect(result.code).toBe(status === 403 ? 9 : 5);
       expect(result.stderr).toContain(`HTTP ${status}`);
       expect(result.stderr).toContain(`${server.url}/models.json`);
       expect(server.count('/models.json')).toBe(1);

@@ -5,6 +5,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { ModelsError } from '../util/errors.js';
+import { isLoopbackHost } from '../util/urls.js';
 import { debugLog, logUrl } from '../util/log.js';
 import { BODY_HIGH_WATER, type LowSpeed, LowSpeedError, guardBody } from './http-body.js';
 
@@ -47,10 +48,7 @@ export class TransientError extends Error {
   }
 }
 
-const LOOPBACK = /^(127(\.\d{1,3}){3}|localhost|\[::1\]|::1)$/i;
-export function isLoopbackHost(hostname: string): boolean {
-  return LOOPBACK.test(hostname);
-}
+export { isLoopbackHost };
 
 const MAX_REDIRECTS = 5;
 const TRANSIENT_CODES = new Set([
@@ -83,6 +81,30 @@ export function isTransientNetworkError(error: unknown): boolean {
   return (code !== undefined && TRANSIENT_CODES.has(code)) || err?.name === 'SocketError';
 }
 
+export interface RequestOptions {
+  method?: 'GET' | 'HEAD';
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  /** A source's own Authorization header (Hub token, OCI Basic or Bearer): first origin only. */
+  authorization?: string;
+  /** 4xx statuses returned to the caller rather than thrown. */
+  passStatuses?: number[];
+  /** Return a 3xx as is (the Hub's X-Linked-Etag is on the redirect). */
+  manualRedirect?: boolean;
+  /** What to say on 401/403: which credentials this origin needs. */
+  authHint?: string;
+}
+
+/** A 4xx that retrying will not fix: 401/403 are authentication (exit 9), the rest a refusal (exit 5). */
+export function statusError(status: number, url: string, authHint?: string): ModelsError {
+  if (status === 401 || status === 403) {
+    return new ModelsError('E_AUTH', `HTTP ${status} from ${url}: ${status === 401 ? 'credentials missing or refused' : 'access denied'}`, {
+      hint: authHint ?? 'the registry needs credentials: set MODELS_TOKEN',
+    });
+  }
+  return new ModelsError('E_HTTP', `HTTP ${status} from ${url}`, { hint: 'check the URL and that it serves what models.yaml says' });
+}
+
 export class HttpClient {
   private dispatcher: Dispatcher | undefined;
   private readonly tokenOrigins: Set<string>;
@@ -109,38 +131,50 @@ export class HttpClient {
    * GET a URL. Returns 2xx/3xx-resolved responses and 404/416 (the caller decides); throws
    * TransientError for what is worth retrying, ModelsError for what is not.
    */
-  async get(url: string, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<HttpResponse> {
+  get(url: string, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<HttpResponse> {
+    return this.request(url, { headers, ...(signal ? { signal } : {}) });
+  }
+
+  /**
+   * One request, following redirects by hand. `authorization` (a source's own credentials) and the
+   * configured token go only to the first origin: never after a redirect has left it. With
+   * `passStatuses`, those 4xx answers are returned instead of thrown (an OCI 401 carries its challenge).
+   */
+  async request(url: string, options: RequestOptions = {}): Promise<HttpResponse> {
     const { request } = await import('undici');
     const dispatcher = await this.getDispatcher();
+    const method = options.method ?? 'GET';
+    const headers = options.headers ?? {};
+    const signal = options.signal;
     let current = new URL(url);
     const startOrigin = current.origin;
     for (let hop = 0; ; hop++) {
       const sendHeaders: Record<string, string> = { 'user-agent': this.options.userAgent ?? 'xprim-models', ...headers };
-      // The token goes only to configured origins, and never after a redirect has left the first one.
-      if (this.options.token && current.origin === startOrigin && this.tokenOrigins.has(current.origin)) {
-        sendHeaders.authorization = `Bearer ${this.options.token}`;
+      if (current.origin === startOrigin) {
+        if (options.authorization) sendHeaders.authorization = options.authorization;
+        else if (this.options.token && this.tokenOrigins.has(current.origin)) sendHeaders.authorization = `Bearer ${this.options.token}`;
       }
       let response: Dispatcher.ResponseData;
       const started = performance.now();
       const took = () => `${Math.round(performance.now() - started)} ms`;
       try {
-        response = await request(current, { method: 'GET', headers: sendHeaders, dispatcher, signal: signal ?? null, highWaterMark: BODY_HIGH_WATER });
+        response = await request(current, { method, headers: sendHeaders, dispatcher, signal: signal ?? null, highWaterMark: BODY_HIGH_WATER });
       } catch (error) {
-        debugLog(`GET ${logUrl(current)} ${headers.range ? `(${headers.range}) ` : ''}failed after ${took()}: ${describeNetworkError(error)}`);
+        debugLog(`${method} ${logUrl(current)} ${headers.range ? `(${headers.range}) ` : ''}failed after ${took()}: ${describeNetworkError(error)}`);
         if (signal?.aborted) throw error;
-        throw new TransientError(`${describeNetworkError(error)} (GET ${redact(current)})`, redact(current));
+        throw new TransientError(`${describeNetworkError(error)} (${method} ${redact(current)})`, redact(current));
       }
       const status = response.statusCode;
-      if (status >= 300) debugLog(`GET ${logUrl(current)} → ${status}${response.headers.location ? ` (to ${logUrl(String(response.headers.location), current)})` : ''} in ${took()}`);
-      if (status >= 300 && status < 400 && status !== 304 && response.headers.location) {
+      if (status >= 300) debugLog(`${method} ${logUrl(current)} → ${status}${response.headers.location ? ` (to ${logUrl(String(response.headers.location), current)})` : ''} in ${took()}`);
+      if (status >= 300 && status < 400 && status !== 304 && response.headers.location && !options.manualRedirect) {
         await response.body.dump().catch(() => undefined);
         if (hop >= MAX_REDIRECTS) {
-          throw new ModelsError('E_HTTP', `too many redirects from ${redact(new URL(url))}`, { hint: 'check the registry URL' });
+          throw new ModelsError('E_HTTP', `too many redirects from ${redact(new URL(url))}`, { hint: 'check the URL' });
         }
         const next = new URL(String(response.headers.location), current);
         if (next.protocol !== 'https:' && !(next.protocol === 'http:' && isLoopbackHost(next.hostname))) {
           throw new ModelsError('E_HTTP', `refusing redirect from ${redact(current)} to ${redact(next)}`, {
-            hint: 'registries must use https (plain http only on loopback)',
+            hint: 'downloads must use https (plain http only on loopback)',
           });
         }
         current = next;
@@ -150,22 +184,18 @@ export class HttpClient {
         await response.body.dump().catch(() => undefined);
         throw new TransientError(`HTTP ${status} from ${redact(current)}`, redact(current), parseRetryAfter(response.headers['retry-after']), status);
       }
-      if (status >= 400 && status !== 404 && status !== 416) {
+      if (status >= 400 && status !== 404 && status !== 416 && !options.passStatuses?.includes(status)) {
         await response.body.dump().catch(() => undefined);
-        const hint =
-          status === 401 || status === 403
-            ? 'the registry needs credentials: set MODELS_TOKEN'
-            : 'check the registry URL and that it serves an XPRIM registry';
-        throw new ModelsError('E_HTTP', `HTTP ${status} from ${redact(current)}`, { hint });
+        throw statusError(status, redact(current), options.authHint);
       }
       const length = Number(response.headers['content-length']);
       const logged = logUrl(current);
       const range = headers.range ? ` (${headers.range})` : '';
       const body = guardBody(response.body, {
-        length: Number.isSafeInteger(length) ? length : undefined,
+        length: Number.isSafeInteger(length) && method !== 'HEAD' ? length : undefined,
         lowSpeed: this.options.lowSpeed,
         url: redact(current),
-        onDone: (bytes, complete) => debugLog(`GET ${logged}${range} → ${status}, ${bytes} bytes${complete ? '' : ' (cut short)'} in ${took()}`),
+        onDone: (bytes, complete) => debugLog(`${method} ${logged}${range} → ${status}, ${bytes} bytes${complete ? '' : ' (cut short)'} in ${took()}`),
       });
       return { status, url: redact(current), headers: response.headers, body };
     }

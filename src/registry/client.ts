@@ -61,13 +61,14 @@ export class RegistryClient {
   private order: RegistrySource[];
   private readonly all: RegistrySource[];
 
+  /** `locations`: registry URLs or folders, or ready sources (objects at URLs of their own). */
   constructor(
-    locations: string[],
+    locations: (string | RegistrySource)[],
     private readonly options: ClientOptions,
   ) {
     this.policy = { ...defaultRetryPolicy, ...options.retry };
     const unique = [...new Set(locations)];
-    this.all = unique.map((location) => createSource(location, options.http));
+    this.all = unique.map((location) => (typeof location === 'string' ? createSource(location, options.http) : location));
     this.order = this.all.filter((s) => !(options.offline && s.remote));
   }
 

@@ -8,7 +8,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ModelsError } from '../util/errors.js';
-import { HttpClient, redact } from '../net/http.js';
+import { type HttpClient, type HttpResponse, redact, statusError } from '../net/http.js';
 
 export interface OpenOptions {
   /** Resume from this byte offset. */
@@ -90,59 +90,116 @@ export class HttpSource implements RegistrySource {
     this.location = redact(new URL(base));
   }
 
-  async open(relPath: string, options: OpenOptions = {}): Promise<OpenedBody | undefined> {
-    const url = `${this.base.replace(/\/+$/, '')}/${relPath}`;
-    const headers: Record<string, string> = {};
-    const start = options.start ?? 0;
-    if (start > 0 && options.validator) {
-      headers.range = `bytes=${start}-`;
-      headers['if-range'] = options.validator;
-    }
-    const response = await this.http.get(url, headers, options.signal);
-    if (response.status === 404) {
-      await drain(response.body);
-      return undefined;
-    }
-    if (response.status === 416) {
-      // Our recorded offset is past the end: the object changed. Start over without a range.
-      await drain(response.body);
-      return this.open(relPath, { ...(options.signal ? { signal: options.signal } : {}) });
-    }
-    const etag = header(response.headers.etag);
-    const validator = etag && !etag.startsWith('W/') ? etag : header(response.headers['last-modified']);
-    let resumed = false;
-    if (response.status === 206) {
-      const range = /^bytes (\d+)-/.exec(header(response.headers['content-range']) ?? '');
-      if (!range || Number(range[1]) !== start) {
-        await drain(response.body);
-        throw new ModelsError('E_HTTP', `unexpected Content-Range from ${response.url}`, { hint: 'the server mishandles Range requests' });
-      }
-      resumed = true;
-    } else if (response.status !== 200) {
-      await drain(response.body);
-      throw new ModelsError('E_HTTP', `unexpected HTTP ${response.status} from ${response.url}`, { hint: 'check the registry URL' });
-    }
-    const lengthHeader = header(response.headers['content-length']);
-    return {
-      resumed,
-      ...(validator ? { validator } : {}),
-      ...(lengthHeader && /^\d+$/.test(lengthHeader) ? { length: Number(lengthHeader) } : {}),
-      url: response.url,
-      body: response.body,
-      destroy: () => {
-        // An unread body destroyed without an error listener would crash the process with an 'error' event.
-        (response.body as unknown as NodeJS.EventEmitter).on?.('error', () => undefined);
-        response.body.destroy();
-      },
-    };
+  open(relPath: string, options: OpenOptions = {}): Promise<OpenedBody | undefined> {
+    return openUrl(this.http, `${this.base.replace(/\/+$/, '')}/${relPath}`, options);
   }
 }
 
-function header(value: string | string[] | undefined): string | undefined {
+/** Credentials a source sends to its own origin only (Hub token, OCI Basic or Bearer). */
+export interface SourceAuth {
+  /** The Authorization header for the first origin, fetched afresh when a token expires. */
+  authorization(signal?: AbortSignal): Promise<string | undefined>;
+  /** An answer 401: forget the credentials (an expired token); true when retrying may help. */
+  refused?(challenge: string | undefined): Promise<boolean>;
+  /** What to tell the user on a refusal. */
+  hint: string;
+}
+
+/**
+ * Objects at URLs of their own (a `url:` file, the Hub's resolve URLs, OCI blobs): `data/<sha256>`
+ * maps to the URL that serves those bytes. The fetch engine sees one more registry source.
+ */
+export class UrlTableSource implements RegistrySource {
+  readonly remote = true;
+
+  constructor(
+    readonly location: string,
+    private readonly urls: ReadonlyMap<string, string>,
+    private readonly http: HttpClient,
+    private readonly auth?: SourceAuth,
+  ) {}
+
+  open(relPath: string, options: OpenOptions = {}): Promise<OpenedBody | undefined> {
+    const url = this.urls.get(relPath);
+    if (!url) return Promise.resolve(undefined);
+    return openUrl(this.http, url, options, this.auth);
+  }
+}
+
+/** GET a URL from `start` (Range + If-Range when a validator is known); undefined on 404. */
+export async function openUrl(http: HttpClient, url: string, options: OpenOptions = {}, auth?: SourceAuth): Promise<OpenedBody | undefined> {
+  const headers: Record<string, string> = {};
+  const start = options.start ?? 0;
+  if (start > 0 && options.validator) {
+    headers.range = `bytes=${start}-`;
+    headers['if-range'] = options.validator;
+  }
+  let response = await authorizedGet(http, url, headers, options.signal, auth);
+  if (response.status === 401 && auth?.refused && (await auth.refused(header(response.headers['www-authenticate'])))) {
+    await drain(response.body);
+    response = await authorizedGet(http, url, headers, options.signal, auth);
+  }
+  if (response.status === 401) {
+    await drain(response.body);
+    throw statusError(401, response.url, auth?.hint);
+  }
+  if (response.status === 404) {
+    await drain(response.body);
+    return undefined;
+  }
+  if (response.status === 416) {
+    // Our recorded offset is past the end: the object changed. Start over without a range.
+    await drain(response.body);
+    return openUrl(http, url, { ...(options.signal ? { signal: options.signal } : {}) }, auth);
+  }
+  return openedFrom(response, start);
+}
+
+async function authorizedGet(http: HttpClient, url: string, headers: Record<string, string>, signal: AbortSignal | undefined, auth?: SourceAuth): Promise<HttpResponse> {
+  const authorization = await auth?.authorization(signal);
+  return http.request(url, {
+    headers,
+    ...(signal ? { signal } : {}),
+    ...(authorization ? { authorization } : {}),
+    ...(auth ? { passStatuses: [401], authHint: auth.hint } : {}),
+  });
+}
+
+async function openedFrom(response: HttpResponse, start: number): Promise<OpenedBody> {
+  const etag = header(response.headers.etag);
+  const validator = etag && !etag.startsWith('W/') ? etag : header(response.headers['last-modified']);
+  let resumed = false;
+  if (response.status === 206) {
+    const range = /^bytes (\d+)-/.exec(header(response.headers['content-range']) ?? '');
+    if (!range || Number(range[1]) !== start) {
+      await drain(response.body);
+      throw new ModelsError('E_HTTP', `unexpected Content-Range from ${response.url}`, { hint: 'the server mishandles Range requests' });
+    }
+    resumed = true;
+  } else if (response.status !== 200) {
+    await drain(response.body);
+    throw new ModelsError('E_HTTP', `unexpected HTTP ${response.status} from ${response.url}`, { hint: 'check the URL' });
+  }
+  const lengthHeader = header(response.headers['content-length']);
+  return {
+    resumed,
+    ...(validator ? { validator } : {}),
+    ...(lengthHeader && /^\d+$/.test(lengthHeader) ? { length: Number(lengthHeader) } : {}),
+    url: response.url,
+    body: response.body,
+    destroy: () => {
+      // An unread body destroyed without an error listener would crash the process with an 'error' event.
+      (response.body as unknown as NodeJS.EventEmitter).on?.('error', () => undefined);
+      response.body.destroy();
+    },
+  };
+}
+
+export function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-async function drain(body: AsyncIterable<Uint8Array>): Promise<void> {
+export async function drain(body: AsyncIterable<Uint8Array>): Promise<void> {
   try {
     for await (const _ of body) {
       // discard

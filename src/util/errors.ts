@@ -14,6 +14,7 @@ export const ExitCode = {
   integrity: 6,
   storage: 7,
   frozen: 8,
+  auth: 9,
   interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -33,6 +34,7 @@ export type ErrorCode =
   | 'E_NO_SPACE'
   | 'E_LOCK_TIMEOUT'
   | 'E_FROZEN'
+  | 'E_AUTH'
   | 'E_OFFLINE'
   | 'E_ABORTED'
   | 'E_INTERNAL';
@@ -52,6 +54,7 @@ const exitCodes: Record<ErrorCode, ExitCodeValue> = {
   E_NO_SPACE: ExitCode.storage,
   E_LOCK_TIMEOUT: ExitCode.storage,
   E_FROZEN: ExitCode.frozen,
+  E_AUTH: ExitCode.auth,
   E_OFFLINE: ExitCode.network,
   E_ABORTED: ExitCode.interrupted,
   E_INTERNAL: ExitCode.general,
