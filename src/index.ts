@@ -7,7 +7,7 @@
  */
 import { install as installProject, type InstallOptions, type InstallResult } from './install/install.js';
 import { loadProject, type Project } from './project/project.js';
-import { type LockOptions, type LockResult, type OutdatedEntry, lockProject, outdated as outdatedProject } from './project/resolve.js';
+import { type LockOptions, type LockResult, type OutdatedEntry, lockProject, outdated as outdatedProject } from './sources/lock-project.js';
 import { Session, type SessionOptions } from './project/session.js';
 import { type VerifyOptions, type VerifyReport, verifyProject } from './ops/verify.js';
 
@@ -18,7 +18,7 @@ export type { Project } from './project/project.js';
 export type { ProjectConfig, ModelEntry } from './project/config.js';
 export type { Lockfile, LockedModel, LockedFile } from './project/lockfile.js';
 export type { InstallOptions, InstallResult, InstallEvent, ModelResult, ModelSource } from './install/install.js';
-export type { LockOptions, LockResult, LockChange, OutdatedEntry, OutdatedStatus } from './project/resolve.js';
+export type { LockOptions, LockResult, LockChange, OutdatedEntry, OutdatedStatus } from './sources/lock-project.js';
 export type { SessionOptions } from './project/session.js';
 export type { RetryPolicy } from './registry/client.js';
 export { publish } from './ops/publish.js';

@@ -8,6 +8,8 @@ import { createFileHasher } from '../src/store/file-hasher.js';
 import { HttpClient } from '../src/net/http.js';
 import { RegistryClient } from '../src/registry/client.js';
 import { Store } from '../src/store/store.js';
+import { getManifest } from '../src/store/manifests.js';
+import type { ModelContent } from '../src/sources/index.js';
 import { CONFORMANCE, EXPECTED, mismatches, tempDir } from './support/cli.js';
 
 const REGISTRY = join(CONFORMANCE, 'registry');
@@ -35,6 +37,7 @@ async function setup() {
   };
   const target = (path: string): ModelTarget => ({
     name: path,
+    kind: 'xprim',
     model: 'demo/tiny',
     version: 'v1',
     resolved: 'v1',
@@ -44,16 +47,18 @@ async function setup() {
     tags: [],
     dest: join(dir, 'models', path),
   });
-  return { env, target, store, hasher };
+  const content = async (t: ModelTarget): Promise<ModelContent> => ({ layout: (await getManifest(store, env.client, t.manifest, t.name)).layout, client: env.client });
+  const plan = async (t: ModelTarget) => planModel(env, t, await content(t));
+  return { env, target, store, hasher, plan };
 }
 
 describe('executePlan', () => {
   it('recovers when a stored file vanishes between planning and linking (a concurrent cache prune)', async () => {
-    const { env, target, store, hasher } = await setup();
-    await executePlan(env, await planModel(env, target('first')));
+    const { env, target, store, hasher, plan: planFor } = await setup();
+    await executePlan(env, await planFor(target('first')));
     expect(mismatches(target('first').dest, 'demo/tiny@v1')).toEqual([]);
 
-    const plan = await planModel(env, target('second'));
+    const plan = await planFor(target('second'));
     expect(plan.neededBytes).toBe(0); // everything is in the store…
     const modelBin = EXPECTED['demo/tiny@v1']?.files['model.bin']?.sha256 as string;
     await rm(store.objectPath(modelBin)); // …until another process prunes it

@@ -61,9 +61,30 @@ describe('parseConfig: errors with file:line:col', () => {
     expectError(`${HEAD}  vad:\n    model: a/b\n    version: v1\n    when: { os: [linux], cpu: [x64] }\n`, 7, 26, 'unknown key "cpu"');
   });
 
-  it('reserved url: and hf: keys', () => {
-    expectError(`${HEAD}  vad:\n    model: a/b\n    version: v1\n    url: https://x.example/a.onnx\n`, 7, 5, '"url:" entries are not supported in version 1');
-    expectError(`${HEAD}  vad:\n    hf: org/repo\n`, 5, 5, '"hf:" entries are not supported in version 1');
+  it('source kinds: exactly one source, and only its own keys', () => {
+    expectError(`${HEAD}  vad:\n    model: a/b\n    version: v1\n    url: https://x.example/a.onnx\n`, 7, 10, '"model" and "url" name two sources');
+    expectError(`${HEAD}  vad:\n    tags: [a]\n`, 4, 3, 'no source: expected one of model (with version), url, hf, oci or ollama');
+    expectError(`${HEAD}  vad:\n    model: a/b\n`, 4, 3, 'missing required key "version"');
+    expectError(`${HEAD}  vad:\n    url: https://x.example/a.onnx\n    revision: main\n`, 6, 15, '"revision" does not apply to a url: entry');
+    expectError(`${HEAD}  vad:\n    hf: org/repo\n    sha256: ${'a'.repeat(64)}\n`, 6, 13, '"sha256" does not apply to a hf: entry');
+  });
+
+  it('url: https only (http to loopback), no credentials, a file name, strip only with extract', () => {
+    expectError(`${HEAD}  vad:\n    url: http://x.example/a.onnx\n`, 5, 10, 'expected https:// (plain http only to 127.0.0.1');
+    expectError(`${HEAD}  vad:\n    url: ftp://x.example/a.onnx\n`, 5, 10, 'expected https://');
+    expectError(`${HEAD}  vad:\n    url: https://me:pw@x.example/a.onnx\n`, 5, 10, 'must not contain credentials');
+    expectError(`${HEAD}  vad:\n    url: https://x.example/\n`, 5, 10, 'the URL has no file name');
+    expectError(`${HEAD}  vad:\n    url: https://x.example/a.onnx\n    file: ../a.onnx\n`, 6, 11, 'must stay inside the model folder');
+    expectError(`${HEAD}  vad:\n    url: https://x.example/a.zip\n    strip: 1\n`, 6, 12, '"strip" needs "extract"');
+    expectError(`${HEAD}  vad:\n    url: https://x.example/a.zip\n    extract: zip\n    file: b.zip\n`, 7, 11, '"file" and "extract" exclude each other');
+    expectError(`${HEAD}  vad:\n    url: https://x.example/a.zip\n    extract: rar\n`, 6, 14, 'expected one of zip, tar, tar.gz, tgz, auto');
+    expectError(`${HEAD}  vad:\n    url: https://x.example/a.onnx\n    sha256: ABC\n`, 6, 13, 'models.vad.sha256');
+  });
+
+  it('hf:, oci: and ollama: references', () => {
+    expectError(`${HEAD}  w:\n    hf: whisper\n`, 5, 9, 'expected <org>/<repo> or datasets/<org>/<repo>');
+    expectError(`${HEAD}  w:\n    oci: "ghcr.io/Acme/M:v1"\n`, 5, 10, 'expected HOST/REPO:TAG or HOST/REPO@sha256');
+    expectError(`${HEAD}  w:\n    ollama: "llama 3"\n`, 5, 13, 'expected NAME[:TAG]');
   });
 
   it('bad names, models and enum values', () => {
@@ -155,12 +176,45 @@ describe('parseConfig: errors with file:line:col', () => {
   });
 
   it('prefers the misspelt key over the missing one it explains', () => {
-    const e = expectError(`${HEAD}  vad:\n    model: a/b\n    verison: v1\n`, 6, 5, 'did you mean "version"');
-    expect(e.message).toContain('1 more problem');
+    expectError(`${HEAD}  vad:\n    model: a/b\n    verison: v1\n`, 6, 5, 'did you mean "version"');
   });
 });
 
 describe('parseConfig: valid configs', () => {
+  it('every source kind, with no top-level registry when no entry needs one', () => {
+    const text = [
+      'version: 1',
+      'models:',
+      '  vad:',
+      '    url: https://github.com/snakers4/silero-vad/raw/v5.1/src/silero_vad/data/silero_vad.onnx?download=1',
+      '  vosk:',
+      '    url: http://127.0.0.1:8080/vosk%20small.zip',
+      `    sha256: ${'c'.repeat(64)}`,
+      '    extract: auto',
+      '    strip: 1',
+      '  whisper:',
+      '    hf: datasets/openai/whisper-tiny',
+      '    files: ["*.json"]',
+      '  tiny:',
+      '    oci: ghcr.io/acme/tiny-model',
+      '  llama:',
+      '    ollama: llama3.2:1b',
+      '',
+    ].join('\n');
+    const models = parseConfig(text, FILE).models;
+    expect(models.map((m) => [m.name, m.kind, m.model, m.version])).toEqual([
+      ['vad', 'url', 'https://github.com/snakers4/silero-vad/raw/v5.1/src/silero_vad/data/silero_vad.onnx?download=1', ''],
+      ['vosk', 'url', 'http://127.0.0.1:8080/vosk%20small.zip', 'c'.repeat(64)],
+      ['whisper', 'hf', 'hf:datasets/openai/whisper-tiny', 'main'],
+      ['tiny', 'oci', 'oci:ghcr.io/acme/tiny-model:latest', 'latest'],
+      ['llama', 'oci', 'ollama:llama3.2:1b', '1b'],
+    ]);
+    expect(models[0]?.source).toEqual({ kind: 'url', url: models[0]?.model, file: 'silero_vad.onnx', strip: 0 });
+    expect(models[1]?.source).toEqual({ kind: 'url', url: 'http://127.0.0.1:8080/vosk%20small.zip', file: 'vosk small.zip', sha256: 'c'.repeat(64), extract: 'auto', strip: 1 });
+    expect(models[2]?.source).toEqual({ kind: 'hf', repo: 'openai/whisper-tiny', repoType: 'dataset', revision: 'main', files: ['*.json'], exclude: [] });
+    expect(models[4]?.source).toMatchObject({ kind: 'oci', reference: 'registry.ollama.ai/library/llama3.2:1b', ollama: 'llama3.2:1b' });
+  });
+
   it('every optional field', () => {
     const text = [
       '# yaml-language-server: $schema=./node_modules/xprim-models/schema/models.schema.json',
@@ -195,6 +249,7 @@ describe('parseConfig: valid configs', () => {
     expect(config.models).toEqual([
       {
         name: 'vad',
+        kind: 'xprim',
         model: 'silero/vad',
         version: 'latest',
         registry: 'https://models.example.com',
@@ -205,6 +260,7 @@ describe('parseConfig: valid configs', () => {
       },
       {
         name: 'ocr',
+        kind: 'xprim',
         model: 'paddle/ocr',
         version: '4.0',
         registry: 'http://127.1.2.3:5000/reg',
@@ -294,6 +350,7 @@ describe('loadConfig', () => {
 describe('platforms', () => {
   const entry = (when?: ModelEntry['when']): ModelEntry => ({
     name: 'x',
+    kind: 'xprim',
     model: 'a/b',
     version: 'v1',
     registry: 'r',

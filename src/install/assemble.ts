@@ -7,25 +7,28 @@
 import { isInside } from '../util/paths.js';
 import { link, lstat, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { setMaxListeners } from 'node:events';
 import { dirname, join, relative, sep } from 'node:path';
 import type { LimitFunction } from 'p-limit';
-import { ModelsError, abortError, isModelsError, storageError } from '../util/errors.js';
+import { ModelsError, isModelsError, storageError } from '../util/errors.js';
 import { fsyncDir } from '../util/fsutil.js';
 import { debugLog } from '../util/log.js';
-import { type ByteSource, type ChunkJob, type FetchEnv, Journal, PartialFile, RateLimiter, fetchChunk, verifyWrittenChunk } from '../fetch/fetch.js';
-import { type FileHasher, PrefixFeeder } from '../store/file-hasher.js';
+import type { ByteSource, RateLimiter } from '../fetch/fetch.js';
+import type { FileHasher } from '../store/file-hasher.js';
 import { EMPTY_SHA256, sha256File } from '../util/hash.js';
 import { acquireLock } from '../store/locks.js';
 import type { RegistryClient } from '../registry/client.js';
-import { getManifest } from '../store/manifests.js';
+import type { ArchiveContent, ModelContent } from '../sources/index.js';
+import type { SourceKind } from '../project/config.js';
+import { extractMissing } from './extract-archive.js';
+import { fetchMissing } from './fetch-missing.js';
 import { foreignError, ownershipOf, replacedPath } from './ownership.js';
-import { type FileSpan, type ManifestLayout, chunksOverlapping, filesOverlapping } from '../registry/manifest.js';
+import { type FileSpan, type ManifestLayout, chunksOverlapping } from '../registry/manifest.js';
 import type { InstalledFile, InstalledModel } from './state.js';
-import { type LinkMode, type ObjectIdentity, type Segment, type Store, type StoredSegment, linkFile } from '../store/store.js';
+import { type LinkMode, type ObjectIdentity, type Store, linkFile } from '../store/store.js';
 
 export interface ModelTarget {
   name: string;
+  kind: SourceKind;
   model: string;
   version: string;
   resolved: string;
@@ -60,10 +63,13 @@ export interface AssembleEnv {
   onBytes: (bytes: number, source: ByteSource) => void;
 }
 
-type FileSource = { kind: 'empty' } | { kind: 'store'; sha: string } | { kind: 'adopt'; sha: string; path: string } | { kind: 'fetch' };
+/** Where a file's bytes come from: nowhere (empty), the store, the file in place, the network, or the model's archive. */
+export type FileSource = { kind: 'empty' } | { kind: 'store'; sha: string } | { kind: 'adopt'; sha: string; path: string } | { kind: 'fetch' } | { kind: 'extract' };
 
 export interface ModelPlan {
   target: ModelTarget;
+  /** What the model's source says its bytes are and where they come from. */
+  content: ModelContent;
   layout: ManifestLayout;
   /** sha256 per file index, where known before fetching. */
   shas: (string | undefined)[];
@@ -74,13 +80,9 @@ export interface ModelPlan {
   fetchBytes: number;
 }
 
-export async function loadManifest(env: Pick<AssembleEnv, 'store' | 'client' | 'signal'>, target: ModelTarget): Promise<ManifestLayout> {
-  return (await getManifest(env.store, env.client, target.manifest, `${target.name} (${target.model}@${target.resolved})`, env.signal)).layout;
-}
-
 /** Decide, per file, where its bytes come from. Reads only metadata (stat), never file contents, unless verifying. */
-export async function planModel(env: AssembleEnv, target: ModelTarget): Promise<ModelPlan> {
-  const layout = await loadManifest(env, target);
+export async function planModel(env: AssembleEnv, target: ModelTarget, content: ModelContent): Promise<ModelPlan> {
+  const { layout } = content;
   const known = await env.store.readKnownShas(target.manifest);
   const identities = await env.store.readIdentities(target.manifest);
   const previous = env.previous?.manifest === target.manifest && env.previous.path === target.path ? env.previous : undefined;
@@ -90,13 +92,22 @@ export async function planModel(env: AssembleEnv, target: ModelTarget): Promise<
   const { default: pLimit } = await import('p-limit');
   const limit = pLimit(32);
   const sources: FileSource[] = await Promise.all(layout.files.map((file) => limit(() => sourceFor(env, target, file, shas[file.index], previousFiles.get(file.path), identities))));
-  const neededBytes = layout.files.reduce((sum, file) => sum + (sources[file.index]?.kind === 'fetch' ? file.size : 0), 0);
+  // Files of an archive come out of it, not from chunks of their own.
+  if (content.archive) sources.forEach((source, i) => source.kind === 'fetch' && (sources[i] = { kind: 'extract' }));
+  const neededBytes = layout.files.reduce((sum, file) => sum + (sources[file.index]?.kind === 'fetch' || sources[file.index]?.kind === 'extract' ? file.size : 0), 0);
   for (const file of layout.files) {
     const kind = sources[file.index]?.kind;
     if (kind === 'store') debugLog(`cache hit: ${target.name}: ${file.path} (${file.size} bytes) is in the store`);
     else if (kind === 'adopt') debugLog(`in place: ${target.name}: ${file.path} is reused as installed`);
   }
-  return { target, layout, shas, sources, neededBytes, fetchBytes: chunkBytesFor(layout, sources) };
+  const fetchBytes = content.archive ? await archiveBytesFor(env, content.archive, sources) : chunkBytesFor(layout, sources);
+  return { target, content, layout, shas, sources, neededBytes, fetchBytes };
+}
+
+/** The archive is fetched when a file must come out of it and the store does not hold it. */
+async function archiveBytesFor(env: AssembleEnv, archive: ArchiveContent, sources: FileSource[]): Promise<number> {
+  if (!sources.some((s) => s.kind === 'extract')) return 0;
+  return (await env.store.hasObject(archive.sha256, archive.size)) ? 0 : archive.size;
 }
 
 /** The size of every chunk that holds a byte of a file to fetch, each chunk counted once. */
@@ -149,6 +160,7 @@ export async function executePlan(env: AssembleEnv, initial: ModelPlan): Promise
         // Another process may have finished this model while we waited for the lock.
         if (release.waited) await refreshSources(env, plan);
         await fetchMissing(env, plan);
+        if (plan.content.archive) await extractMissing(env, plan, plan.content.archive);
       } finally {
         await release();
       }
@@ -160,7 +172,7 @@ export async function executePlan(env: AssembleEnv, initial: ModelPlan): Promise
       // linking (installs take no cache lock). Plan again: that file is fetched this time.
       const code = isModelsError(error) ? (error.cause as NodeJS.ErrnoException | undefined)?.code : undefined;
       if (attempt > 1 || code !== 'ENOENT') throw error;
-      plan = await planModel(env, target);
+      plan = await planModel(env, target, plan.content);
     }
   }
 }
@@ -179,168 +191,6 @@ async function refreshSources(env: AssembleEnv, plan: ModelPlan): Promise<void> 
       }),
     ),
   );
-}
-
-async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<void> {
-  const { layout, target } = plan;
-  const wanted = layout.files.filter((f) => plan.sources[f.index]?.kind === 'fetch');
-  if (wanted.length === 0) return;
-  const dir = await env.store.preparePartialDir(target.manifest);
-  const journal = await Journal.open(dir);
-  const partials = new Map<number, PartialFile>();
-  const feeders = new Map<number, PrefixFeeder>();
-  const controller = new AbortController();
-  // Every in-flight request and backoff listens on it: many more than the default warning threshold.
-  setMaxListeners(0, controller.signal);
-  const onAbort = () => controller.abort();
-  env.signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    for (const file of wanted) {
-      const path = join(dir, `f${file.index}`);
-      partials.set(file.index, new PartialFile(file, path, !journal.resumed));
-      feeders.set(file.index, new PrefixFeeder(env.hasher, path, file.size));
-    }
-    // A verified chunk completes a byte range of each file it writes into; complete prefixes get hashed.
-    const chunkLanded = (job: ChunkJob) => {
-      for (const t of job.targets) {
-        const from = Math.max(job.chunk.offset, t.span.offset) - t.span.offset;
-        const to = Math.min(job.chunk.offset + job.chunk.size, t.span.offset + t.span.size) - t.span.offset;
-        feeders.get(t.span.index)?.complete(from, to);
-      }
-    };
-    const segmentOf = (file: FileSpan): string | undefined => {
-      const partial = partials.get(file.index);
-      if (partial) return partial.path;
-      const source = plan.sources[file.index];
-      if (source?.kind === 'store') return env.store.objectPath(source.sha);
-      if (source?.kind === 'adopt') return source.path;
-      return undefined;
-    };
-    // Every chunk that holds a byte of a wanted file, with the partials it writes and where to read it back.
-    const jobs = new Map<number, ChunkJob>();
-    for (const file of wanted) {
-      for (const chunk of chunksOverlapping(layout, file.offset, file.size)) {
-        if (jobs.has(chunk.index)) continue;
-        const overlapping = filesOverlapping(layout, chunk);
-        const targets = overlapping.map((f) => partials.get(f.index)).filter((p): p is PartialFile => p !== undefined);
-        const segments: Segment[] = [];
-        let readable = true;
-        for (const f of overlapping) {
-          const path = segmentOf(f);
-          if (!path) readable = false;
-          const from = Math.max(chunk.offset, f.offset);
-          const to = Math.min(chunk.offset + chunk.size, f.offset + f.size);
-          if (path) segments.push({ path, offset: from - f.offset, length: to - from });
-        }
-        jobs.set(chunk.index, { chunk, targets, segments: readable ? segments : undefined });
-      }
-    }
-    // After a crash the journal may claim bytes the disk never got: check them before trusting them.
-    if (journal.resumed) {
-      for (const job of jobs.values()) {
-        if (journal.done.has(job.chunk.index) && !(await verifyWrittenChunk(job))) await journal.forget(job.chunk.index);
-      }
-    }
-    const fetchEnv: FetchEnv = { client: env.client, store: env.store, rate: env.rate, signal: controller.signal, onBytes: env.onBytes, label: target.name };
-    // Count done journal entries as progress an earlier run already made.
-    for (const job of jobs.values()) {
-      if (!journal.done.has(job.chunk.index)) continue;
-      env.onBytes(job.chunk.size, 'resumed');
-      chunkLanded(job);
-    }
-
-    // A file is finished (hashed, moved into the store) as soon as its last chunk lands.
-    const remaining = new Map<number, number>();
-    for (const job of jobs.values()) {
-      for (const t of job.targets) remaining.set(t.span.index, (remaining.get(t.span.index) ?? 0) + (journal.done.has(job.chunk.index) ? 0 : 1));
-    }
-    const failures: unknown[] = [];
-    const fail = (error: unknown) => {
-      failures.push(error);
-      controller.abort();
-    };
-    // Handled at once: a file failing its hash while chunks are in flight stops the rest (exit 6),
-    // rather than waiting unobserved (an unhandled rejection) until every chunk is in.
-    const finishing: Promise<void>[] = [];
-    const finish = (index: number) => finishing.push(finishFile(env, plan, partials.get(index) as PartialFile, feeders.get(index) as PrefixFeeder).catch(fail));
-    for (const [index, count] of remaining) if (count === 0) finish(index);
-
-    await Promise.all(
-      [...jobs.values()]
-        .filter((job) => !journal.done.has(job.chunk.index))
-        .map((job) =>
-          env.limit(async () => {
-            if (controller.signal.aborted) return;
-            try {
-              await fetchChunk(fetchEnv, job, journal);
-              chunkLanded(job);
-              for (const t of job.targets) {
-                const left = (remaining.get(t.span.index) ?? 1) - 1;
-                remaining.set(t.span.index, left);
-                if (left === 0) finish(t.span.index);
-              }
-            } catch (error) {
-              fail(error);
-            }
-          }),
-        ),
-    );
-    await Promise.all(finishing);
-    if (env.signal?.aborted) throw abortError();
-    const first = failures.find((e) => !(isModelsError(e) && e.code === 'E_ABORTED')) ?? failures[0];
-    if (first) throw first;
-    await writePointers(env, plan, [...jobs.values()]);
-  } finally {
-    env.signal?.removeEventListener('abort', onAbort);
-    await Promise.all([...partials.values()].map((p) => p.close()));
-    await journal.close();
-  }
-  await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-}
-
-/** Verify a completed partial file against its sha256 (or learn it) and move it into the store. */
-async function finishFile(env: AssembleEnv, plan: ModelPlan, partial: PartialFile, feeder: PrefixFeeder): Promise<void> {
-  const { span } = partial;
-  // No fsync per file (an fsync storm would dominate on a slow disk): after a crash the journal is
-  // re-checked against the bytes on disk, and `models verify` re-hashes what was installed.
-  let actual: string;
-  try {
-    await partial.close();
-    actual = await feeder.digest();
-  } catch (error) {
-    throw storageError(error, 'hash', partial.path);
-  }
-  const expected = plan.shas[span.index];
-  if (expected && actual !== expected) {
-    await rm(partial.path, { force: true });
-    throw new ModelsError('E_INTEGRITY', `${plan.target.name}: file ${span.path} has sha256 ${actual}, the manifest says ${expected}`, {
-      hint: 'run the install again; if it repeats, the registry publishes inconsistent data',
-    });
-  }
-  plan.shas[span.index] = actual;
-  await env.store.putObject(partial.path, actual);
-  plan.sources[span.index] = { kind: 'store', sha: actual };
-}
-
-/** Record, for every fetched chunk, where its bytes now live in the store: it will never be fetched again. */
-async function writePointers(env: AssembleEnv, plan: ModelPlan, jobs: ChunkJob[]): Promise<void> {
-  const { layout } = plan;
-  await Promise.all(
-    jobs.map(async ({ chunk }) => {
-      const segments: StoredSegment[] = [];
-      for (const f of filesOverlapping(layout, chunk)) {
-        const sha = plan.shas[f.index];
-        if (!sha || plan.sources[f.index]?.kind !== 'store') return;
-        const from = Math.max(chunk.offset, f.offset);
-        const to = Math.min(chunk.offset + chunk.size, f.offset + f.size);
-        segments.push({ file: sha, offset: from - f.offset, length: to - from });
-      }
-      await env.store.writePointer(chunk.hash, segments).catch(() => undefined);
-    }),
-  );
-  const learned: Record<string, string> = {};
-  for (const f of layout.files) if (!f.sha256 && plan.shas[f.index]) learned[f.path] = plan.shas[f.index] as string;
-  if (Object.keys(learned).length > 0) await env.store.writeKnownShas(plan.target.manifest, learned);
 }
 
 /** Refuse to write through a symlink planted between the install root and the destination. */

@@ -16,7 +16,8 @@ import { assertLockMatchesManifest, lockMatchesRecord } from './lock-contract.js
 import { type LockedModel, lockStatus } from '../project/lockfile.js';
 import type { Project } from '../project/project.js';
 import { TEMP_STORE, checkForeignRoot, cleanLeftovers, findLeftovers, foreignError, ownershipOf, recordByHashing, removeRecorded } from './ownership.js';
-import { lockProject } from '../project/resolve.js';
+import { lockProject } from '../sources/lock-project.js';
+import { type ContentContext, adapterFor } from '../sources/index.js';
 import { Session, type SessionOptions, checkEnvironment, concurrencyFrom, lockTimeoutFrom } from '../project/session.js';
 import { type InstallState, type InstalledModel, changedFiles, readState, writeState } from './state.js';
 import { type LinkMode, Store } from '../store/store.js';
@@ -157,7 +158,7 @@ function targetFor(project: Project, root: string, entry: ModelEntry, locked: Lo
   if (rel === '' || rel.startsWith(`..${sep}`) || rel === '..') {
     throw new ModelsError('E_CONFIG', `${entry.name}: path "${entry.path}" leaves the install root ${root}`, { file: project.config.file, line: entry.line });
   }
-  return { name: entry.name, model: locked.model, version: locked.version, resolved: locked.resolved, registry: locked.registry, manifest: locked.manifest, path: entry.path, tags: entry.tags, dest };
+  return { name: entry.name, kind: entry.kind, model: locked.model, version: locked.version, resolved: locked.resolved, registry: locked.registry, manifest: locked.manifest, path: entry.path, tags: entry.tags, dest };
 }
 
 /** A file changed in place through a hardlink changes the stored copy too: check it before reuse. */
@@ -218,6 +219,7 @@ export async function install(project: Project, options: InstallOptions = {}): P
     const locked = await lockProject(session, project, options.signal ? { signal: options.signal } : {});
     lockWritten = locked.written;
     emit({ type: 'locked', changes: locked.changes.length, removed: locked.removed.length, written: locked.written });
+    for (const change of locked.changes) if (change.note) emit({ type: 'warning', name: change.name, message: `${change.name}: ${change.note}` });
   }
   const lock = project.lock as NonNullable<Project['lock']>;
   const entries = selectEntries(project.config.models, options.only, options.platform);
@@ -282,7 +284,7 @@ export async function install(project: Project, options: InstallOptions = {}): P
       let lastEmit = 0;
       return {
         store,
-        client: session!.clientFor(project.config.models.find((m) => m.name === target.name) as ModelEntry),
+        client: undefined as unknown as AssembleEnv['client'], // set from the source's content below
         limit,
         linkMode: options.linkMode ?? linkModeFrom(env),
         root,
@@ -315,10 +317,14 @@ export async function install(project: Project, options: InstallOptions = {}): P
       const previous = state.models[target.name];
       if (previous && changed.length > 0) await dropSuspectObjects(store, target.dest, previous, changed);
     }
+    const contentCtx: ContentContext = { session, store, signal: options.signal };
     const plans: { plan: ModelPlan; env: AssembleEnv; changed: string[] }[] = await Promise.all(
       pending.map(async ({ target, changed }) => {
         const env = envFor(target);
-        return { plan: await planModel(env, target), env, changed };
+        const entry = project.config.models.find((m) => m.name === target.name) as ModelEntry;
+        const content = await adapterFor(entry.kind).content(contentCtx, entry, lock.models[target.name] as LockedModel);
+        env.client = content.client;
+        return { plan: await planModel(env, target, content), env, changed };
       }),
     );
     for (const { plan } of plans) {
@@ -337,7 +343,7 @@ export async function install(project: Project, options: InstallOptions = {}): P
     const runOne = async ({ plan: initial, env, changed }: (typeof plans)[number], replan: boolean) => {
       const begun = performance.now();
       // A model that waited for another one sharing its chunks plans again: those files are stored now.
-      const plan = replan ? await planModel(env, initial.target) : initial;
+      const plan = replan ? await planModel(env, initial.target, initial.content) : initial;
       const { target } = plan;
       emit({ type: 'start', name: target.name, model: target.model, resolved: target.resolved, totalBytes: plan.layout.totalSize, neededBytes: plan.fetchBytes });
       const record = await executePlan(env, plan);
@@ -420,7 +426,7 @@ async function claimDestinations(plans: { plan: ModelPlan; env: AssembleEnv }[],
       if (rebuilt) {
         state.models[target.name] = rebuilt;
         entry.env.previous = rebuilt;
-        entry.plan = await planModel(entry.env, target);
+        entry.plan = await planModel(entry.env, target, entry.plan.content);
         continue;
       }
     }

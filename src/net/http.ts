@@ -87,6 +87,8 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** A source's own Authorization header (Hub token, OCI Basic or Bearer): first origin only. */
   authorization?: string;
+  /** Never send the configured MODELS_TOKEN (it is for XPRIM registries, not url:, hf: or oci: hosts). */
+  anonymous?: boolean;
   /** 4xx statuses returned to the caller rather than thrown. */
   passStatuses?: number[];
   /** Return a 3xx as is (the Hub's X-Linked-Etag is on the redirect). */
@@ -152,7 +154,7 @@ export class HttpClient {
       const sendHeaders: Record<string, string> = { 'user-agent': this.options.userAgent ?? 'xprim-models', ...headers };
       if (current.origin === startOrigin) {
         if (options.authorization) sendHeaders.authorization = options.authorization;
-        else if (this.options.token && this.tokenOrigins.has(current.origin)) sendHeaders.authorization = `Bearer ${this.options.token}`;
+        else if (this.options.token && !options.anonymous && this.tokenOrigins.has(current.origin)) sendHeaders.authorization = `Bearer ${this.options.token}`;
       }
       let response: Dispatcher.ResponseData;
       const started = performance.now();

@@ -16,14 +16,14 @@ import { hashSegments } from '../fetch/fetch.js';
 import { HashPool } from '../store/file-hasher.js';
 import { EMPTY_SHA256, sha256File } from '../util/hash.js';
 import { selectEntries } from '../install/install.js';
-import { type LockedModel, specHash } from '../project/lockfile.js';
+import { type LockedModel, entrySpecHash } from '../project/lockfile.js';
 import type { Project } from '../project/project.js';
 import { type ChunkSpan, type FileSpan, type ManifestLayout, chunksOverlapping, filesOverlapping } from '../registry/manifest.js';
 import { Session } from '../project/session.js';
 import { readState } from '../install/state.js';
 import { type Segment, Store, defaultCacheDir } from '../store/store.js';
 import { GENERATOR } from '../util/version.js';
-import { getManifest } from '../store/manifests.js';
+import { adapterFor } from '../sources/index.js';
 import { checkLockEntry } from '../install/lock-contract.js';
 import { contrastHashes } from '../util/hash-contrast.js';
 
@@ -130,7 +130,7 @@ export async function verifyProject(project: Project, options: VerifyOptions = {
       if (signal?.aborted) throw abortError();
       const locked = lock.models[entry.name];
       const dest = resolve(root, entry.path);
-      if (!locked || locked.spec !== specHash(entry)) {
+      if (!locked || locked.spec !== entrySpecHash(entry)) {
         models.push({ name: entry.name, model: entry.model, resolved: locked?.resolved ?? entry.version, manifest: locked?.manifest ?? '', path: dest, status: 'missing', files: [], detail: `not locked (or models.lock is out of date): run \`models install\`` });
         continue;
       }
@@ -276,7 +276,7 @@ export async function verifyProject(project: Project, options: VerifyOptions = {
 
   async function loadLayout(entry: ModelEntry, locked: LockedModel): Promise<ManifestLayout> {
     // A session costs nothing until a manifest missing from the store has to be fetched.
-    return (await getManifest(store, sessionFor().clientFor(entry), locked.manifest, `${entry.name} (${locked.model}@${locked.resolved})`, signal)).layout;
+    return (await adapterFor(entry.kind).content({ session: sessionFor(), store, signal }, entry, locked)).layout;
   }
 
 

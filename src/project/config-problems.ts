@@ -203,21 +203,13 @@ export function schemaProblem(doc: Document, text: string, error: ErrorObject): 
     }
     case 'additionalProperties': {
       const extra = String(params.additionalProperty);
-      const candidates = Object.keys(parentSchema.properties ?? {}).filter((k) => k !== 'url' && k !== 'hf');
+      const candidates = Object.keys(parentSchema.properties ?? {});
       const guess = suggest(extra, candidates);
       const keyFound = locate(doc, [...segments, extra]);
       return {
         offset: keyOffset(keyFound),
         message: at(`unknown key "${extra}"${guess ? ` (did you mean "${guess}"?)` : ''}`),
         hint: `allowed keys here: ${candidates.join(', ')}`,
-      };
-    }
-    case 'not': {
-      const key = segments[segments.length - 1] ?? '';
-      return {
-        offset: keyOffset(found),
-        message: `${displayPath(segments.slice(0, -1))}: "${key}:" entries are not supported in version 1`,
-        hint: 'use a registry entry (model + version); url: and hf: sources are reserved for a later version',
       };
     }
     case 'propertyNames':

@@ -7,10 +7,13 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { ErrorObject } from 'ajv';
 import validateModelsSchema from '../generated/models-schema-validator.js';
-import { LineCounter, parseDocument, isScalar } from 'yaml';
+import { type Document, LineCounter, parseDocument, isScalar } from 'yaml';
 import { ModelsError } from '../util/errors.js';
 import { type Problem, Reporter, keyOffset, locate, schemaProblem, valueOffset } from './config-problems.js';
 import { checkInstallPath, checkRegistry, checkRoot, reservedSegment, stripTrailingSlash } from './config-values.js';
+import { type EntrySpec, type RawSourceKeys, type SourceKind, readSource } from './entry-source.js';
+
+export type { EntrySpec, HfSpec, OciSpec, SourceKind, UrlSpec, ExtractFormat } from './entry-source.js';
 
 export { NAME_PATTERN, suggest } from './config-problems.js';
 export { resolveRegistry, reservedSegment } from './config-values.js';
@@ -27,13 +30,18 @@ export interface WhenClause {
 export interface ModelEntry {
   /** Local name, ^[a-z0-9][a-z0-9._-]{0,63}$. */
   name: string;
-  /** "<group>/<model>" as written. */
+  /** Where the files come from: an XPRIM registry (`model:`), or `url:`, `hf:`, `oci:`/`ollama:`. */
+  kind: SourceKind;
+  /** xprim: "<group>/<model>" as written. Other kinds: what to call it in messages (the URL, hf:org/repo, oci:ref). */
   model: string;
+  /** xprim: the version or alias. hf: the revision; oci: the tag or digest; url: the pinned sha256, if any. */
   version: string;
-  /** Effective registry as written (trailing "/" removed): machine-independent, recorded in the lock. */
+  /** xprim: the effective registry as written (trailing "/" removed): machine-independent, recorded in the lock. Else "". */
   registry: string;
-  /** The same, resolved: an http(s) URL or an absolute file:// URL, without trailing slash. */
+  /** xprim: the same, resolved: an http(s) URL or an absolute file:// URL, without trailing slash. Else "". */
   registryUrl: string;
+  /** The kind's own keys, for every kind but xprim. */
+  source?: EntrySpec;
   /** Install path relative to root, posix-normalised. */
   path: string;
   tags: string[];
@@ -52,10 +60,7 @@ export interface ProjectConfig {
 
 // --- parse ---------------------------------------------------------------------------------------
 
-interface RawEntry {
-  model: string;
-  version: string;
-  registry?: string;
+interface RawEntry extends RawSourceKeys {
   path?: string;
   tags?: string[];
   when?: WhenClause;
@@ -69,11 +74,32 @@ interface RawConfig {
   models: Record<string, RawEntry>;
 }
 
+/** One parse: the document (for locating problems), its lines, and the problems found so far. */
+interface ParseContext {
+  doc: Document;
+  lineCounter: LineCounter;
+  reporter: Reporter;
+  raw: RawConfig;
+  dir: string;
+  problems: Problem[];
+}
+
 export function parseConfig(text: string, file: string): ProjectConfig {
   const lineCounter = new LineCounter();
   const reporter = new Reporter(file, lineCounter);
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
+  const raw = validatedData(doc, text, reporter);
+  const absFile = resolve(file);
+  const ctx: ParseContext = { doc, lineCounter, reporter, raw, dir: dirname(absFile), problems: [] };
+  const mirrors = (raw.mirrors ?? []).map((m, i) => registryAt(ctx, m, ['mirrors', String(i)]));
+  const root = readRoot(ctx);
+  const models = readEntries(ctx);
+  reporter.throwFirst(ctx.problems);
+  return { file: absFile, dir: ctx.dir, mirrors, root, models };
+}
 
+/** YAML syntax, then the schema: the data as the schema promises it, or the first problem thrown. */
+function validatedData(doc: Document, text: string, reporter: Reporter): RawConfig {
   const syntax = doc.errors[0];
   if (syntax) {
     const offset = syntax.pos[0];
@@ -87,13 +113,8 @@ export function parseConfig(text: string, file: string): ProjectConfig {
     throw reporter.error({ offset, message, hint: 'fix the YAML syntax in models.yaml' });
   }
   if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {
-    throw reporter.error({
-      offset: 0,
-      message: 'models.yaml is empty: expected a mapping with "version: 1", "registry:" and "models:"',
-      hint: 'create one: see README',
-    });
+    throw reporter.error({ offset: 0, message: 'models.yaml is empty: expected a mapping with "version: 1" and "models:"', hint: 'create one: see README' });
   }
-
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: 100 });
@@ -102,123 +123,124 @@ export function parseConfig(text: string, file: string): ProjectConfig {
     throw reporter.error({ offset: 0, message: `invalid YAML: ${(error as Error).message.split('\n')[0]}`, hint: 'fix the YAML syntax in models.yaml' });
   }
   if (!validateSchema(data)) {
-    const problems = (validateSchema.errors ?? [])
-      .map((error) => schemaProblem(doc, text, error))
-      .filter((p): p is Problem => p !== undefined);
-    reporter.throwFirst(problems);
+    reporter.throwFirst((validateSchema.errors ?? []).map((error) => schemaProblem(doc, text, error)).filter((p): p is Problem => p !== undefined));
   }
-  const raw = data as RawConfig;
+  return data as RawConfig;
+}
 
-  const absFile = resolve(file);
-  const dir = dirname(absFile);
-  const problems: Problem[] = [];
+function registryAt(ctx: ParseContext, value: string, segments: string[]): string {
+  const result = checkRegistry(value, ctx.dir);
+  if ('url' in result) return result.url;
+  ctx.problems.push({ offset: valueOffset(locate(ctx.doc, segments)), message: result.problem, hint: result.hint });
+  return '';
+}
 
-  const resolveAt = (value: string, segments: string[]): string => {
-    const result = checkRegistry(value, dir);
-    if ('url' in result) return result.url;
-    problems.push({ offset: valueOffset(locate(doc, segments)), message: result.problem, hint: result.hint });
-    return '';
-  };
-
-  const mirrors = (raw.mirrors ?? []).map((m, i) => resolveAt(m, ['mirrors', String(i)]));
-  const topRegistryUrl = raw.registry !== undefined ? resolveAt(raw.registry, ['registry']) : undefined;
-
-  let root = resolve(dir, 'models');
-  if (raw.root !== undefined) {
-    const offset = valueOffset(locate(doc, ['root']));
-    if (/^[a-zA-Z][a-zA-Z0-9+.-]+:\/\//.test(raw.root)) {
-      problems.push({ offset, message: `root ${JSON.stringify(raw.root)}: expected a folder path, not a URL` });
-    } else if (raw.root === '~' || raw.root.startsWith('~/')) {
-      problems.push({
-        offset,
-        message: `root ${JSON.stringify(raw.root)}: "~" is not expanded`,
-        hint: 'use a path relative to models.yaml, or an absolute path',
-      });
-      // eslint-disable-next-line no-control-regex
-    } else if (/[\u0000-\u001f\u007f]/.test(raw.root)) {
-      problems.push({ offset, message: `root ${JSON.stringify(raw.root)}: contains a control character` });
-    } else {
-      const checked = checkRoot(raw.root, dir);
-      if ('root' in checked) root = checked.root;
-      else problems.push({ offset, message: checked.problem, hint: checked.hint });
-    }
+function readRoot(ctx: ParseContext): string {
+  const value = ctx.raw.root;
+  if (value === undefined) return resolve(ctx.dir, 'models');
+  const offset = valueOffset(locate(ctx.doc, ['root']));
+  const problem = (message: string, hint?: string) => ctx.problems.push({ offset, message: `root ${JSON.stringify(value)}: ${message}`, ...(hint ? { hint } : {}) });
+  if (/^[a-zA-Z][a-zA-Z0-9+.-]+:\/\//.test(value)) problem('expected a folder path, not a URL');
+  else if (value === '~' || value.startsWith('~/')) problem('"~" is not expanded', 'use a path relative to models.yaml, or an absolute path');
+  // eslint-disable-next-line no-control-regex
+  else if (/[\u0000-\u001f\u007f]/.test(value)) problem('contains a control character');
+  else {
+    const checked = checkRoot(value, ctx.dir);
+    if ('root' in checked) return checked.root;
+    ctx.problems.push({ offset, message: checked.problem, hint: checked.hint });
   }
+  return resolve(ctx.dir, 'models');
+}
 
+function readEntries(ctx: ParseContext): ModelEntry[] {
   const models: ModelEntry[] = [];
-  const claimed: { path: string; folded: string; name: string; line: number }[] = [];
-  for (const [name, entry] of Object.entries(raw.models)) {
-    const entryKey = locate(doc, ['models', name]);
-    const line = lineCounter.linePos(keyOffset(entryKey)).line;
-
-    let registry: string;
-    let registryUrl: string;
-    if (entry.registry !== undefined) {
-      registry = stripTrailingSlash(entry.registry.trim());
-      registryUrl = resolveAt(entry.registry, ['models', name, 'registry']);
-    } else if (raw.registry !== undefined) {
-      registry = stripTrailingSlash(raw.registry.trim());
-      registryUrl = topRegistryUrl ?? '';
-    } else {
-      problems.push({
-        offset: keyOffset(entryKey),
-        message: `models.${name}: no registry: add a top-level "registry:" or one on this entry`,
-        hint: 'e.g. registry: https://models.example.com',
-      });
-      continue;
-    }
-
-    let path = name;
-    if (entry.path !== undefined) {
-      const checked = checkInstallPath(entry.path);
-      if ('problem' in checked) {
-        problems.push({ offset: valueOffset(locate(doc, ['models', name, 'path'])), message: `models.${name}: ${checked.problem}` });
-        continue;
-      }
-      path = checked.path;
-    } else {
-      const reserved = reservedSegment(name);
-      if (reserved) {
-        problems.push({ offset: keyOffset(entryKey), message: `models.${name}: install path ${reserved}`, hint: 'rename the entry, or give it a `path:`' });
-        continue;
-      }
-    }
-    // Case-folded: "A" and "a" are one folder on macOS and Windows.
-    const folded = path.toLowerCase();
-    const clash = claimed.find(
-      (c) => c.folded === folded || folded.startsWith(`${c.folded}/`) || c.folded.startsWith(`${folded}/`),
-    );
-    if (clash) {
-      const pathNode = locate(doc, ['models', name, 'path']);
-      const how = clash.folded === folded ? 'is also the install path of' : 'overlaps the install path of';
-      problems.push({
-        offset: entry.path !== undefined ? valueOffset(pathNode) : keyOffset(entryKey),
-        message: `models.${name}: install path "${path}" ${how} "${clash.name}" ("${clash.path}", line ${clash.line})`,
-        hint: 'give each entry its own folder with "path:"; no folder may hold another entry',
-      });
-    }
-    claimed.push({ path, folded, name, line });
-
-    const model: ModelEntry = {
-      name,
-      model: entry.model,
-      version: entry.version,
-      registry,
-      registryUrl,
-      path,
-      tags: entry.tags ?? [],
-      line,
-    };
-    if (entry.when !== undefined) {
-      const when: WhenClause = {};
-      if (entry.when.os !== undefined) when.os = entry.when.os;
-      if (entry.when.arch !== undefined) when.arch = entry.when.arch;
-      model.when = when;
-    }
-    models.push(model);
+  const claimed: ClaimedPath[] = [];
+  const topRegistryUrl = ctx.raw.registry !== undefined ? registryAt(ctx, ctx.raw.registry, ['registry']) : undefined;
+  for (const [name, raw] of Object.entries(ctx.raw.models)) {
+    const entry = readEntry(ctx, name, raw, topRegistryUrl, claimed);
+    if (entry) models.push(entry);
   }
-  reporter.throwFirst(problems);
+  return models;
+}
 
-  return { file: absFile, dir, mirrors, root, models };
+interface ClaimedPath {
+  path: string;
+  folded: string;
+  name: string;
+  line: number;
+}
+
+function readEntry(ctx: ParseContext, name: string, raw: RawEntry, topRegistryUrl: string | undefined, claimed: ClaimedPath[]): ModelEntry | undefined {
+  const entryKey = locate(ctx.doc, ['models', name]);
+  const line = ctx.lineCounter.linePos(keyOffset(entryKey)).line;
+  const source = readEntrySource(ctx, name, raw, topRegistryUrl);
+  const path = readInstallPath(ctx, name, raw, claimed, line);
+  if (!source || path === undefined) return undefined;
+  const entry: ModelEntry = { name, ...source, path, tags: raw.tags ?? [], line };
+  if (raw.when !== undefined) {
+    const when: WhenClause = {};
+    if (raw.when.os !== undefined) when.os = raw.when.os;
+    if (raw.when.arch !== undefined) when.arch = raw.when.arch;
+    entry.when = when;
+  }
+  return entry;
+}
+
+type EntrySourceFields = Pick<ModelEntry, 'kind' | 'model' | 'version' | 'registry' | 'registryUrl' | 'source'>;
+
+function readEntrySource(ctx: ParseContext, name: string, raw: RawEntry, topRegistryUrl: string | undefined): EntrySourceFields | undefined {
+  const read = readSource(raw);
+  if ('message' in read) {
+    const at = read.key ? valueOffset(locate(ctx.doc, ['models', name, read.key])) : keyOffset(locate(ctx.doc, ['models', name]));
+    ctx.problems.push({ offset: at, message: `models.${name}: ${read.message}`, ...(read.hint ? { hint: read.hint } : {}) });
+    return undefined;
+  }
+  if (read.kind !== 'xprim') return { kind: read.kind, model: read.model, version: read.version, registry: '', registryUrl: '', source: read.spec };
+  if (raw.registry !== undefined) {
+    return { kind: 'xprim', model: raw.model as string, version: raw.version as string, registry: stripTrailingSlash(raw.registry.trim()), registryUrl: registryAt(ctx, raw.registry, ['models', name, 'registry']) };
+  }
+  if (ctx.raw.registry !== undefined) {
+    return { kind: 'xprim', model: raw.model as string, version: raw.version as string, registry: stripTrailingSlash(ctx.raw.registry.trim()), registryUrl: topRegistryUrl ?? '' };
+  }
+  ctx.problems.push({
+    offset: keyOffset(locate(ctx.doc, ['models', name])),
+    message: `models.${name}: no registry: add a top-level "registry:" or one on this entry`,
+    hint: 'e.g. registry: https://models.example.com',
+  });
+  return undefined;
+}
+
+/** The entry's folder under the root: checked, and not the folder of (or inside) another entry. */
+function readInstallPath(ctx: ParseContext, name: string, raw: RawEntry, claimed: ClaimedPath[], line: number): string | undefined {
+  const entryKey = locate(ctx.doc, ['models', name]);
+  let path = name;
+  if (raw.path !== undefined) {
+    const checked = checkInstallPath(raw.path);
+    if ('problem' in checked) {
+      ctx.problems.push({ offset: valueOffset(locate(ctx.doc, ['models', name, 'path'])), message: `models.${name}: ${checked.problem}` });
+      return undefined;
+    }
+    path = checked.path;
+  } else {
+    const reserved = reservedSegment(name);
+    if (reserved) {
+      ctx.problems.push({ offset: keyOffset(entryKey), message: `models.${name}: install path ${reserved}`, hint: 'rename the entry, or give it a `path:`' });
+      return undefined;
+    }
+  }
+  // Case-folded: "A" and "a" are one folder on macOS and Windows.
+  const folded = path.toLowerCase();
+  const clash = claimed.find((c) => c.folded === folded || folded.startsWith(`${c.folded}/`) || c.folded.startsWith(`${folded}/`));
+  if (clash) {
+    const how = clash.folded === folded ? 'is also the install path of' : 'overlaps the install path of';
+    ctx.problems.push({
+      offset: raw.path !== undefined ? valueOffset(locate(ctx.doc, ['models', name, 'path'])) : keyOffset(entryKey),
+      message: `models.${name}: install path "${path}" ${how} "${clash.name}" ("${clash.path}", line ${clash.line})`,
+      hint: 'give each entry its own folder with "path:"; no folder may hold another entry',
+    });
+  }
+  claimed.push({ path, folded, name, line });
+  return path;
 }
 
 export async function loadConfig(file: string): Promise<ProjectConfig> {

@@ -10,7 +10,8 @@ import { ModelsError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fsutil.js';
 import { isSha256, sha256 } from '../util/hash.js';
 import { checkRelativePath } from '../registry/manifest.js';
-import { NAME_PATTERN, type ProjectConfig } from './config.js';
+import { NAME_PATTERN, type ModelEntry, type ProjectConfig, type SourceKind } from './config.js';
+import { type LockedPin, PINNED_KINDS, checkPinValue, contentKey, describePin, missingPinKeys } from './pins.js';
 
 export interface LockedFile {
   path: string;
@@ -20,13 +21,21 @@ export interface LockedFile {
 
 export interface LockedModel {
   spec: string;
+  /** Absent (in the file and here) for XPRIM entries, as in every lock before source kinds. */
+  kind?: SourceKind;
+  /** xprim: the registry model. Other kinds: derived from the pin, for messages (not written). */
   model: string;
   version: string;
   resolved: string;
   registry: string;
+  /** xprim: the manifest hash. url, hf: the content key of pin and files; oci: the manifest digest's hex. */
   manifest: string;
   size: number;
   files: LockedFile[];
+  /** Every kind but xprim: the pinned source (models.lock `source:`). */
+  pin?: LockedPin;
+  /** What resolving it did that the user should hear (a url: pinned on first use). Not written. */
+  note?: string;
 }
 
 export interface Lockfile {
@@ -44,6 +53,7 @@ export interface LockStatus {
 const HEADER = ' models.lock — written by xprim-models; do not edit by hand';
 const LOCK_HINT = 'models.lock is written by xprim-models: restore it from version control, or delete it and run `models lock`';
 const MODEL_KEYS = ['spec', 'model', 'version', 'resolved', 'registry', 'manifest', 'size', 'files'] as const;
+const PINNED_KEYS = ['kind', 'spec', 'source', 'manifest', 'size', 'files'] as const;
 const FILE_KEYS = ['path', 'size', 'sha256'] as const;
 const MAX_SIZE = 2 ** 50;
 
@@ -60,6 +70,13 @@ export function lockLine(entry: LockedModel, fileIndex?: number): number | undef
 export function specHash(entry: { registry: string; model: string; version: string }): string {
   // Explicit key order: the canonical form must not depend on how the caller built the object.
   return sha256(JSON.stringify({ model: entry.model, registry: entry.registry, version: entry.version }));
+}
+
+/** The spec of an entry of any kind: xprim as above (locks before source kinds stay valid); else its source keys. */
+export function entrySpecHash(entry: Pick<ModelEntry, 'kind' | 'registry' | 'model' | 'version' | 'source'>): string {
+  if (entry.kind === 'xprim' || !entry.source) return specHash(entry);
+  const source = entry.source as unknown as Record<string, unknown>;
+  return sha256(JSON.stringify(Object.keys(source).sort().map((k) => [k, source[k]])));
 }
 
 // --- parse ---------------------------------------------------------------------------------------
@@ -184,6 +201,8 @@ class LockReader {
   parseModel(name: string, keyNode: Node, node: Node | null): LockedModel {
     const where = `models.${name}`;
     if (!isMap(node)) this.fail(this.at(node, keyNode), `${where}: expected a mapping`);
+    const kindNode = node.get('kind', true) as Node | undefined;
+    if (kindNode !== undefined) return this.parsePinned(name, keyNode, node, kindNode);
     const fields = this.fields(node, where, MODEL_KEYS);
     const get = (k: string) => this.required(fields, k, where, keyNode);
     const spec = this.hash(get('spec'), `${where}.spec`);
@@ -194,7 +213,63 @@ class LockReader {
     const manifest = this.hash(get('manifest'), `${where}.manifest`);
     const sizeField = get('size');
     const size = this.size(sizeField, `${where}.size`);
-    const filesField = get('files');
+    const { files, fileLines } = this.parseFiles(get('files'), where);
+    const total = files.reduce((sum, f) => sum + f.size, 0);
+    if (total !== size) this.fail(this.valueOffset(sizeField), `${where}.size: is ${size} but the files add up to ${total}`);
+    // The spec must be the hash of the entry's own inputs, or a hand edit slipped through.
+    if (spec !== specHash({ registry, model, version })) {
+      this.fail(this.valueOffset(get('spec')), `${where}.spec does not match its registry, model and version`);
+    }
+    const entry: LockedModel = { spec, model, version, resolved, registry, manifest, size, files };
+    positions.set(entry, { line: this.lineCounter.linePos(this.at(keyNode) ?? 0).line, files: fileLines });
+    return entry;
+  }
+
+  /** An entry of a kind other than xprim: kind, spec, source (the pin), manifest, size, files. */
+  parsePinned(name: string, keyNode: Node, node: YAMLMap, kindNode: Node): LockedModel {
+    const where = `models.${name}`;
+    const kind = isScalar(kindNode) ? kindNode.value : undefined;
+    if (typeof kind !== 'string' || !(PINNED_KINDS as string[]).includes(kind)) {
+      this.fail(this.at(kindNode), `${where}.kind: expected one of ${PINNED_KINDS.join(', ')}`);
+    }
+    const pinnedKind = kind as (typeof PINNED_KINDS)[number];
+    const fields = this.fields(node, where, PINNED_KEYS);
+    const get = (k: string) => this.required(fields, k, where, keyNode);
+    const spec = this.hash(get('spec'), `${where}.spec`);
+    const pin = this.parsePin(get('source'), pinnedKind, `${where}.source`);
+    const manifestField = get('manifest');
+    const manifest = this.hash(manifestField, `${where}.manifest`);
+    const sizeField = get('size');
+    const size = this.size(sizeField, `${where}.size`);
+    const { files, fileLines } = this.parseFiles(get('files'), where);
+    const total = files.reduce((sum, f) => sum + f.size, 0);
+    if (total !== size) this.fail(this.valueOffset(sizeField), `${where}.size: is ${size} but the files add up to ${total}`);
+    const expected = pinnedKind === 'oci' ? String(pin.digest).slice('sha256:'.length) : contentKey(pinnedKind, pin, files);
+    if (manifest !== expected) this.fail(this.valueOffset(manifestField), `${where}.manifest does not match its source and files (edited by hand?)`);
+    const entry: LockedModel = { spec, kind: pinnedKind, ...describePin(pinnedKind, pin), manifest, size, files, pin };
+    positions.set(entry, { line: this.lineCounter.linePos(this.at(keyNode) ?? 0).line, files: fileLines });
+    return entry;
+  }
+
+  parsePin(field: { key: Node; value: Node | null }, kind: (typeof PINNED_KINDS)[number], where: string): LockedPin {
+    const map = field.value;
+    if (!isMap(map)) this.fail(this.valueOffset(field), `${where}: expected a mapping`);
+    const pin: LockedPin = {};
+    for (const pair of map.items) {
+      const key = pair.key as Node | null;
+      const name = isScalar(key) ? key.value : undefined;
+      const value = isScalar(pair.value) ? pair.value.value : undefined;
+      if (typeof name !== 'string') this.fail(this.at(key, map), `${where}: expected string keys`);
+      const problem = checkPinValue(kind, name, value);
+      if (problem) this.fail(this.at(pair.value as Node | null, key), `${where}.${name}: ${problem}`);
+      pin[name] = value as string | number;
+    }
+    const missing = missingPinKeys(kind, pin);
+    if (missing.length > 0) this.fail(this.at(map), `${where}: missing required key "${missing[0] as string}"`);
+    return pin;
+  }
+
+  parseFiles(filesField: { key: Node; value: Node | null }, where: string): { files: LockedFile[]; fileLines: number[] } {
     if (!isSeq(filesField.value)) this.fail(this.valueOffset(filesField), `${where}.files: expected a list`);
     const seen = new Set<string>();
     const fileLines: number[] = [];
@@ -216,15 +291,7 @@ class LockReader {
       if (shaField) file.sha256 = this.hash(shaField, `${fileWhere}.sha256`);
       return file;
     });
-    const total = files.reduce((sum, f) => sum + f.size, 0);
-    if (total !== size) this.fail(this.valueOffset(sizeField), `${where}.size: is ${size} but the files add up to ${total}`);
-    // The spec must be the hash of the entry's own inputs, or a hand edit slipped through.
-    if (spec !== specHash({ registry, model, version })) {
-      this.fail(this.valueOffset(get('spec')), `${where}.spec does not match its registry, model and version`);
-    }
-    const entry = { spec, model, version, resolved, registry, manifest, size, files };
-    positions.set(entry, { line: this.lineCounter.linePos(this.at(keyNode) ?? 0).line, files: fileLines });
-    return entry;
+    return { files, fileLines };
   }
 }
 
@@ -313,7 +380,7 @@ export function readCanonical(text: string): Lockfile | undefined {
       files.push({ path, size: fileSize, ...(match?.[3] ? { sha256: match[3] } : {}) });
     }
     if (filesLine === '    files:' && files.length === 0) return undefined;
-    const entry = { spec, model, version, resolved, registry, manifest, size, files } as LockedModel;
+    const entry: LockedModel = { spec, model: model as string, version: version as string, resolved: resolved as string, registry: registry as string, manifest, size, files };
     if (files.reduce((sum, f) => sum + f.size, 0) !== size || spec !== specHash(entry)) return undefined;
     models[name] = entry;
     positions.set(entry, { line: entryLine, files: fileLines });
@@ -354,6 +421,7 @@ function writeCanonical(lock: Lockfile): string | undefined {
   const lines = [`#${HEADER}`, '', 'lockfileVersion: 1', names.length === 0 ? 'models: {}' : 'models:'];
   for (const name of names) {
     const m = lock.models[name] as LockedModel;
+    if (m.kind !== undefined && m.kind !== 'xprim') return undefined; // pinned kinds go through the YAML writer
     if (!plainString(name) || ![m.spec, m.manifest].every(plainString) || ![m.model, m.version, m.resolved, m.registry].every(blockString)) return undefined;
     lines.push(`  ${name}:`, `    spec: ${m.spec}`, `    model: ${m.model}`, `    version: ${m.version}`, `    resolved: ${m.resolved}`, `    registry: ${m.registry}`, `    manifest: ${m.manifest}`, `    size: ${m.size}`);
     lines.push(m.files.length === 0 ? '    files: []' : '    files:');
@@ -376,6 +444,13 @@ export function serializeWithYaml(lock: Lockfile): string {
   const models = dictionary<unknown>();
   for (const name of Object.keys(lock.models).sort(byCodeUnit)) {
     const m = lock.models[name] as LockedModel;
+    const files = m.files.map((f) => ({ path: f.path, size: f.size, ...(f.sha256 !== undefined ? { sha256: f.sha256 } : {}) }));
+    if (m.kind !== undefined && m.kind !== 'xprim') {
+      const pin = m.pin ?? {};
+      const source = Object.fromEntries(Object.keys(pin).sort(byCodeUnit).map((k) => [k, pin[k]]));
+      models[name] = { kind: m.kind, spec: m.spec, source, manifest: m.manifest, size: m.size, files };
+      continue;
+    }
     models[name] = {
       spec: m.spec,
       model: m.model,
@@ -432,7 +507,7 @@ export function lockStatus(config: ProjectConfig, lock: Lockfile | undefined): L
     names.add(entry.name);
     const l = Object.prototype.hasOwnProperty.call(locked, entry.name) ? locked[entry.name] : undefined;
     if (!l) missing.push(entry.name);
-    else if (l.spec !== specHash(entry)) stale.push(entry.name);
+    else if (l.spec !== entrySpecHash(entry) || (l.kind ?? 'xprim') !== entry.kind) stale.push(entry.name);
   }
   const extra = Object.keys(locked)
     .filter((name) => !names.has(name))

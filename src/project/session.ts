@@ -6,6 +6,7 @@ import { resolveRegistry, type ModelEntry, type ProjectConfig } from './config.j
 import { ModelsError } from '../util/errors.js';
 import { HttpClient } from '../net/http.js';
 import { RegistryClient, type RetryPolicy } from '../registry/client.js';
+import type { RegistrySource } from '../registry/source.js';
 import { Store, defaultCacheDir } from '../store/store.js';
 
 export interface SessionOptions {
@@ -174,6 +175,11 @@ export class Session {
       this.clients.set(registryUrl, client);
     }
     return client;
+  }
+
+  /** A client over sources of the caller's own (objects at URLs: url:, hf:, oci:), with this run's retries and --offline. */
+  clientOver(sources: RegistrySource[]): RegistryClient {
+    return new RegistryClient(sources, { http: this.http, retry: this.retry, ...(this.options.offline ? { offline: true } : {}) });
   }
 
   async close(): Promise<void> {

@@ -122,22 +122,23 @@ export class UrlTableSource implements RegistrySource {
   open(relPath: string, options: OpenOptions = {}): Promise<OpenedBody | undefined> {
     const url = this.urls.get(relPath);
     if (!url) return Promise.resolve(undefined);
-    return openUrl(this.http, url, options, this.auth);
+    return openUrl(this.http, url, options, this.auth, true);
   }
 }
 
 /** GET a URL from `start` (Range + If-Range when a validator is known); undefined on 404. */
-export async function openUrl(http: HttpClient, url: string, options: OpenOptions = {}, auth?: SourceAuth): Promise<OpenedBody | undefined> {
+/** `anonymous`: never MODELS_TOKEN (objects at URLs of their own, not an XPRIM registry). */
+export async function openUrl(http: HttpClient, url: string, options: OpenOptions = {}, auth?: SourceAuth, anonymous = false): Promise<OpenedBody | undefined> {
   const headers: Record<string, string> = {};
   const start = options.start ?? 0;
   if (start > 0 && options.validator) {
     headers.range = `bytes=${start}-`;
     headers['if-range'] = options.validator;
   }
-  let response = await authorizedGet(http, url, headers, options.signal, auth);
+  let response = await authorizedGet(http, url, headers, options.signal, auth, anonymous);
   if (response.status === 401 && auth?.refused && (await auth.refused(header(response.headers['www-authenticate'])))) {
     await drain(response.body);
-    response = await authorizedGet(http, url, headers, options.signal, auth);
+    response = await authorizedGet(http, url, headers, options.signal, auth, anonymous);
   }
   if (response.status === 401) {
     await drain(response.body);
@@ -150,15 +151,16 @@ export async function openUrl(http: HttpClient, url: string, options: OpenOption
   if (response.status === 416) {
     // Our recorded offset is past the end: the object changed. Start over without a range.
     await drain(response.body);
-    return openUrl(http, url, { ...(options.signal ? { signal: options.signal } : {}) }, auth);
+    return openUrl(http, url, { ...(options.signal ? { signal: options.signal } : {}) }, auth, anonymous);
   }
   return openedFrom(response, start);
 }
 
-async function authorizedGet(http: HttpClient, url: string, headers: Record<string, string>, signal: AbortSignal | undefined, auth?: SourceAuth): Promise<HttpResponse> {
+async function authorizedGet(http: HttpClient, url: string, headers: Record<string, string>, signal: AbortSignal | undefined, auth: SourceAuth | undefined, anonymous: boolean): Promise<HttpResponse> {
   const authorization = await auth?.authorization(signal);
   return http.request(url, {
     headers,
+    anonymous: auth !== undefined || anonymous,
     ...(signal ? { signal } : {}),
     ...(authorization ? { authorization } : {}),
     ...(auth ? { passStatuses: [401], authHint: auth.hint } : {}),

@@ -10,6 +10,7 @@ export default async function lockCommand(globals: GlobalOptions, signal: AbortS
   for (const change of result.changes) {
     out.info(`${change.name}: ${change.model} ${change.from ? `${change.from.resolved} (${change.from.manifest.slice(0, 12)}) → ` : ''}${change.to.resolved} (${change.to.manifest.slice(0, 12)})`);
   }
+  for (const change of result.changes) if (change.note) out.warn(`${change.name}: ${change.note}`);
   for (const name of result.removed) out.info(`${name}: removed`);
   out.info(result.written ? `wrote ${project.lockPath}` : `${project.lockPath} is up to date`);
   return 0;
