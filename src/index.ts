@@ -21,6 +21,8 @@ export type { InstallOptions, InstallResult, InstallEvent, ModelResult, ModelSou
 export type { LockOptions, LockResult, LockChange, OutdatedEntry, OutdatedStatus } from './sources/lock-project.js';
 export type { SessionOptions } from './project/session.js';
 export type { RetryPolicy } from './registry/client.js';
+export { add, remove } from './ops/add.js';
+export type { AddRequest, AddOptions, AddResult, RemoveOptions, RemoveResult } from './ops/add.js';
 export { publish } from './ops/publish.js';
 export type { PublishOptions, PublishResult, PublishProgress } from './ops/publish.js';
 export type { Chunking } from './ops/chunker.js';

@@ -113,6 +113,25 @@ export function buildProgram(): Command {
     .action(run(() => import('./commands/install.js')));
 
   program
+    .command('add <source>')
+    .description('add an entry to models.yaml (comments and layout kept), lock it and install it')
+    .option('--name <name>', 'the model name (default: from the source)')
+    .option('--files <globs...>', 'hf:, oci: only these files')
+    .option('--path <path>', 'install folder relative to the root (default: the name)')
+    .option('--registry <url>', 'GROUP/MODEL: this registry instead of the top-level one')
+    .option('--no-extract', 'an archive URL: install the archive file itself')
+    .option('--no-install', 'edit models.yaml and lock, but do not install')
+    .addHelpText('after', '\nExamples:\n  models add https://github.com/snakers4/silero-vad/raw/v5.1/src/silero_vad/data/silero_vad.onnx --name vad\n  models add https://alphacephei.com/vosk/models/vosk-model-small-en-us-0.15.zip\n  models add hf:openai/whisper-tiny --files "*.json" "onnx/*.onnx"\n  models add oci:ghcr.io/acme/tiny-model:v1\n  models add silero/vad@latest')
+    .action(run(() => import('./commands/add.js')));
+
+  program
+    .command('remove <names...>')
+    .description('remove entries from models.yaml and models.lock, and their installed folders')
+    .option('--root <dir>', 'the install root to remove them from (default: the configured root)')
+    .addHelpText('after', '\nExamples:\n  models remove vad\n  models remove vad whisper')
+    .action(run(() => import('./commands/remove.js')));
+
+  program
     .command('update [names...]')
     .description('`lock --update` then install; prints old → new')
     .option('--concurrency <n>', 'parallel chunk downloads', concurrency)
