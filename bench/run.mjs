@@ -475,6 +475,26 @@ async function benchModel(kind, info, server, tools) {
   r.curl = await measure(`curl + openssl (${label})`, { prepare: cleanBase, run: shell(curlScript) });
   if (tools.aria2c) r.aria2 = await measure(`aria2c -x8 + openssl (${label})`, { prepare: cleanBase, run: shell(aria2Script) });
 
+  if (kind === 'single') {
+    // The same bytes as a plain `url:` entry (pinned by sha256, no XPRIM registry in between).
+    const urlProj = join(WORK, 'proj-url');
+    const urlCache = join(WORK, 'cache-url');
+    await rm(urlProj, { recursive: true, force: true });
+    await mkdir(urlProj, { recursive: true });
+    await writeFile(join(urlProj, 'models.yaml'), `version: 1\nmodels:\n  m:\n    url: ${urls[0].url}\n`);
+    const urlEnv = cleanEnv({ MODELS_CACHE_DIR: urlCache });
+    const cleanUrl = async () => {
+      await rm(urlCache, { recursive: true, force: true });
+      await rm(join(urlProj, 'models'), { recursive: true, force: true });
+      await sh('sync');
+    };
+    log(`${label}: cold install as a url: entry`);
+    await cleanUrl();
+    await mustExec(process.execPath, [CLI, 'lock', '--quiet'], { cwd: urlProj, env: urlEnv });
+    r.urlCold = await measure(`cold install, url: (${label})`, { prepare: cleanUrl, run: () => models(['install', '--frozen', '--quiet'], { cwd: urlProj, env: urlEnv }) });
+    await cleanUrl();
+  }
+
   log(`${label}: --no-cache cold install`);
   r.noCache = await measure(`--no-cache cold install (${label})`, { prepare: () => cleanOurs(), run: install('--no-cache') });
 
@@ -556,6 +576,8 @@ function report(results, infos, lim, machineInfo, started) {
     const l = `(${infos[kind].label})`;
     row(`cold install ${l}`, r.cold, r.curl, 'curl + openssl', '≤ 1.2×', 1.2);
     if (r.aria2) row(`cold install ${l}`, r.cold, r.aria2, 'aria2c -x8 + openssl', '—');
+    if (r.urlCold) row(`cold install, \`url:\` ${l}`, r.urlCold, r.curl, 'curl + openssl', '≤ 0.9×', 0.9);
+    if (r.urlCold && r.aria2) row(`cold install, \`url:\` ${l}`, r.urlCold, r.aria2, 'aria2c -x8 + openssl', '≤ 1.0×', 1.0);
     row(`\`--no-cache\` cold install ${l}`, r.noCache, r.curl, 'curl + openssl', '≤ 1.0×', 1.0);
     if (r.aria2) row(`\`--no-cache\` cold install ${l}`, r.noCache, r.aria2, 'aria2c -x8 + openssl', '—');
     row(`warm install ${l}`, r.warm, r.cp, 'cp -r', '≤ 1.2×', 1.2);

@@ -28,6 +28,7 @@ async function setup() {
     store,
     client: new RegistryClient([REGISTRY], { http: new HttpClient() }),
     limit: pLimit(4),
+    rangeSize: 32 * 1024 * 1024,
     linkMode: 'auto',
     root: join(dir, 'models'),
     lockTimeoutMs: 5_000,

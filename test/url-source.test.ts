@@ -6,7 +6,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { mkdir, readFile, rm, writeFile, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type RegistryServer, startRegistryServer, type ServerOptions } from './support/registry-server.js';
-import { cleanTemps, cliEnv, randomish, runCli, sha256, sleep, startCli, tempDir } from './support/robustness.js';
+import { cleanTemps, cliEnv, cliEnv as robustEnv, randomish, runCli, sha256, sleep, startCli, tempDir } from './support/robustness.js';
 import { patchBytes, tarBuffer, zipBuffer } from './support/archives.js';
 import { gzipSync } from 'node:zlib';
 
@@ -219,4 +219,55 @@ describe('url: archives', () => {
     await expect(readFile(join(dir, 'models', 'evil', 'ok.txt'))).rejects.toThrow();
     expect(await readFile(join(dir, 'models', 'good', 'model.onnx'))).toHaveLength(10_000);
   });
+});
+
+describe('url: one large file', () => {
+  it('is fetched as concurrent ranges when the server serves them, one stream when it does not; a kill -9 resumes the parts', async () => {
+    const size = 24 * 1024 * 1024 + 12345; // with MODELS_RANGE_SIZE=4 MiB: six parts of ~4 MiB
+    const data = randomish(size, 12);
+    const { server, dir, base, site } = await setup({ 'large.bin': data }, { bytesPerSecond: 16 * 1024 * 1024 });
+    const cliEnv = (cache: string) => robustEnv(cache, { MODELS_RANGE_SIZE: String(4 * 1024 * 1024) });
+    await writeYaml(dir, `  large:\n    url: ${server.url}/large.bin\n    sha256: ${sha256(data)}\n`);
+    expect((await runCli(['lock'], dir, cliEnv(join(base, 'lockcache')))).code).toBe(0);
+    server.reset();
+    const cache = join(base, 'c');
+    const { child, done } = startCli(['install', '--frozen'], dir, cliEnv(cache));
+    // Kill once the journal shows three parts under way (each records its progress every MiB).
+    for (let i = 0; i < 600; i++) {
+      await sleep(50);
+      const parts = new Set([...(await readJournal(join(cache, 'v1', 'partial'))).matchAll(/prog\t(\d+)\t/g)].map((m) => m[1]));
+      if (parts.size >= 3) break;
+    }
+    child.kill('SIGKILL');
+    await done;
+    await server.settled();
+    const ranged = server.requests.filter((r) => r.range && r.range !== 'bytes=0-0');
+    // Several parts were in flight at once: distinct ranges, each with an end.
+    expect(new Set(ranged.map((r) => r.range)).size).toBeGreaterThanOrEqual(3);
+    expect(ranged.every((r) => /^bytes=\d+-\d+$/.test(r.range ?? ''))).toBe(true);
+    // What the journal says the killed run kept, part by part.
+    const kept = new Map<string, number>();
+    for (const m of (await readJournal(join(cache, 'v1', 'partial'))).matchAll(/prog\t(\d+)\t(\d+)\t/g)) kept.set(m[1] as string, Math.max(kept.get(m[1] as string) ?? 0, Number(m[2])));
+    const keptBytes = [...kept.values()].reduce((a, b) => a + b, 0);
+    expect(keptBytes).toBeGreaterThan(0);
+    server.reset();
+    const resumed = await runCli(['install', '--frozen'], dir, cliEnv(cache));
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(sha256(await readFile(join(dir, 'models', 'large', 'large.bin')))).toBe(sha256(data));
+    const secondBytes = server.requests.reduce((s, r) => s + r.bytesSent, 0);
+    // What the first run kept was not fetched again: its parts resume mid-range, with If-Range.
+    expect(secondBytes).toBeLessThanOrEqual(size - keptBytes + 1024 * 1024);
+    expect(server.requests.some((r) => r.ifRange !== undefined && /^bytes=\d+-\d+$/.test(r.range ?? ''))).toBe(true);
+
+    // A server without ranges: one stream, byte-exact.
+    const plain = await serve(site, { ranges: false });
+    await writeYaml(dir, `  large:\n    url: ${plain.url}/large.bin\n    sha256: ${sha256(data)}\n`);
+    const once = await runCli(['install', '--frozen', '--no-cache'], dir, cliEnv(join(base, 'c2')));
+    expect(once.code).toBe(8); // the URL changed: the lock is stale
+    expect((await runCli(['lock'], dir, cliEnv(join(base, 'c3')))).code).toBe(0);
+    plain.reset();
+    const single = await runCli(['install', '--frozen'], dir, cliEnv(join(base, 'c4')));
+    expect(single.code, single.stderr).toBe(0);
+    expect(plain.requests.filter((r) => r.path === '/large.bin').map((r) => r.status)).toEqual([200, 200]);
+  }, 120_000);
 });

@@ -16,6 +16,7 @@ import { ModelsError, abortError, isModelsError, storageError } from '../util/er
 import { debugLog } from '../util/log.js';
 import { LowSpeedError, TransientError, describeNetworkError } from '../net/http.js';
 import type { RegistryClient } from '../registry/client.js';
+import type { OpenOptions } from '../registry/source.js';
 import { backoffDelay, sleep } from '../registry/client.js';
 import type { ChunkSpan, FileSpan } from '../registry/manifest.js';
 import type { Segment, Store } from '../store/store.js';
@@ -62,6 +63,12 @@ export interface ChunkJob {
   targets: PartialFile[];
   /** Where every byte of this chunk can be read back once written (partials + stored files). */
   segments: Segment[] | undefined;
+  /**
+   * Set for one part of a large whole-file object fetched as concurrent ranges: the part starts
+   * `start` bytes into the object `chunk.hash`. A part has no hash of its own; the file's hash
+   * (computed in order as the prefix completes) verifies it.
+   */
+  range?: { start: number };
 }
 
 /** Where landed bytes came from: this run's network, the store, or an earlier, interrupted run. */
@@ -223,13 +230,13 @@ class ChunkWriter {
     this.pendingLength = 0;
   }
 
-  /** Accept bytes at the current position: hash now, write in batches. */
+  /** Accept bytes at the current position: hash now (a part is hashed with its file), write in batches. */
   async write(data: Uint8Array, validator: string | undefined): Promise<void> {
     const { chunk } = this.job;
     if (this.position + data.byteLength > chunk.size) {
       throw new ChunkMismatch(`more than the ${chunk.size} bytes declared`);
     }
-    this.hasher.update(data);
+    if (!this.job.range) this.hasher.update(data);
     let offset = 0;
     while (offset < data.byteLength) {
       this.pending ??= Buffer.allocUnsafe(Math.min(WRITE_BATCH, chunk.size));
@@ -273,6 +280,11 @@ class ChunkWriter {
     const segments = this.job.segments;
     if (!segments) return false;
     this.restart();
+    if (this.job.range) {
+      this.position = bytes;
+      this.lastRecorded = bytes;
+      return true;
+    }
     try {
       for await (const part of readSegments(clip(segments, bytes))) this.hasher.update(part);
       this.position = bytes;
@@ -323,6 +335,7 @@ export async function hashSegments(segments: Segment[]): Promise<string> {
 /** Re-hash a chunk the journal says is done, from what is on disk (resume after a crash or power loss). */
 export async function verifyWrittenChunk(job: ChunkJob): Promise<boolean> {
   if (!job.segments) return false;
+  if (job.range) return true; // checked with its file's hash
   try {
     return (await hashSegments(job.segments)) === job.chunk.hash;
   } catch {
@@ -366,7 +379,7 @@ export async function fetchChunk(env: FetchEnv, job: ChunkJob, journal: Journal)
   if (journal.done.has(chunk.index)) return;
   const writer = new ChunkWriter(job, journal);
   try {
-    if (await fetchFromStore(env, job, writer)) {
+    if (!job.range && (await fetchFromStore(env, job, writer))) {
       await journal.markDone(chunk.index);
       return;
     }
@@ -394,10 +407,16 @@ export async function fetchChunk(env: FetchEnv, job: ChunkJob, journal: Journal)
       const outcome = await env.client.request<true | ChunkMismatch>(
         what,
         async (source) => {
-          const options = { ...(writer.position > 0 && validator ? { start: writer.position, validator } : {}), ...(env.signal ? { signal: env.signal } : {}) };
-          const opened = await source.open(relPath, options);
+          const opened = await source.open(relPath, openOptions(job, writer.position, validator, env.signal));
           if (!opened) return undefined;
           lastUrl = opened.url;
+          if (job.range && !opened.resumed) {
+            // A 200 to a ranged request: the object changed (If-Range) or the server stopped honouring ranges.
+            opened.destroy();
+            throw new ModelsError('E_INTEGRITY', `${what}: ${opened.url} answered a range request with the whole object: it changed on the server, or ranges are not served consistently`, {
+              hint: 'run the install again; if it repeats, the server does not serve ranges reliably (report it) or the file changed upstream',
+            });
+          }
           if (!opened.resumed) {
             writer.restart();
             if (seeded > 0) env.onBytes(-seeded, 'resumed');
@@ -442,7 +461,7 @@ export async function fetchChunk(env: FetchEnv, job: ChunkJob, journal: Journal)
         env.signal,
       );
       if (outcome instanceof ChunkMismatch) throw outcome;
-      if (writer.hasher.copy().digest('hex') === chunk.hash) {
+      if (job.range || writer.hasher.copy().digest('hex') === chunk.hash) {
         await journal.markDone(chunk.index);
         return;
       }
@@ -461,6 +480,15 @@ export async function fetchChunk(env: FetchEnv, job: ChunkJob, journal: Journal)
       await sleep(backoffDelay(mismatches - 1, env.client.policy), env.signal);
     }
   }
+}
+
+/** Where this attempt starts: resume after `position` bytes (a part: always its own byte range). */
+function openOptions(job: ChunkJob, position: number, validator: string | undefined, signal: AbortSignal | undefined): OpenOptions {
+  const base = signal ? { signal } : {};
+  if (job.range) {
+    return { ...base, start: job.range.start + position, end: job.range.start + job.chunk.size - 1, ...(validator ? { validator } : {}) };
+  }
+  return { ...base, ...(position > 0 && validator ? { start: position, validator } : {}) };
 }
 
 function isStorageFailure(error: unknown): boolean {

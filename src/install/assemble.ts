@@ -44,6 +44,8 @@ export interface AssembleEnv {
   store: Store;
   client: RegistryClient;
   limit: LimitFunction;
+  /** Whole files of at least twice this many bytes are fetched as concurrent ranges (MODELS_RANGE_SIZE). */
+  rangeSize: number;
   linkMode: LinkMode;
   root: string;
   lockTimeoutMs: number;

@@ -12,6 +12,7 @@ import { PrefixFeeder } from '../store/file-hasher.js';
 import { type FileSpan, chunksOverlapping, filesOverlapping } from '../registry/manifest.js';
 import type { Segment, StoredSegment } from '../store/store.js';
 import type { AssembleEnv, ModelPlan } from './assemble.js';
+import { partsOfFile, splitLargeObjects } from './ranged-parts.js';
 
 export async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<void> {
   const { layout, target } = plan;
@@ -67,6 +68,7 @@ export async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<v
         jobs.set(chunk.index, { chunk, targets, segments: readable ? segments : undefined });
       }
     }
+    await splitLargeObjects(jobs, env.client, env.rangeSize, target.name, controller.signal);
     // After a crash the journal may claim bytes the disk never got: check them before trusting them.
     if (journal.resumed) {
       for (const job of jobs.values()) {
@@ -94,7 +96,14 @@ export async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<v
     // Handled at once: a file failing its hash while chunks are in flight stops the rest (exit 6),
     // rather than waiting unobserved (an unhandled rejection) until every chunk is in.
     const finishing: Promise<void>[] = [];
-    const finish = (index: number) => finishing.push(finishFile(env, plan, partials.get(index) as PartialFile, feeders.get(index) as PrefixFeeder).catch(fail));
+    const finish = (index: number) =>
+      finishing.push(
+        finishFile(env, plan, partials.get(index) as PartialFile, feeders.get(index) as PrefixFeeder).catch(async (error: unknown) => {
+          // Parts have no hash of their own: a file that fails its hash is fetched whole again next time.
+          for (const part of partsOfFile(jobs.values(), index)) await journal.forget(part.chunk.index).catch(() => undefined);
+          fail(error);
+        }),
+      );
     for (const [index, count] of remaining) if (count === 0) finish(index);
 
     await Promise.all(
@@ -121,7 +130,7 @@ export async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<v
     if (env.signal?.aborted) throw abortError();
     const first = failures.find((e) => !(isModelsError(e) && e.code === 'E_ABORTED')) ?? failures[0];
     if (first) throw first;
-    await writePointers(env, plan, [...jobs.values()]);
+    await writePointers(env, plan, [...jobs.values()].filter((job) => !job.range));
   } finally {
     env.signal?.removeEventListener('abort', onAbort);
     await Promise.all([...partials.values()].map((p) => p.close()));

@@ -18,7 +18,7 @@ import type { Project } from '../project/project.js';
 import { TEMP_STORE, checkForeignRoot, cleanLeftovers, findLeftovers, foreignError, ownershipOf, recordByHashing, removeRecorded } from './ownership.js';
 import { lockProject } from '../sources/lock-project.js';
 import { type ContentContext, adapterFor } from '../sources/index.js';
-import { Session, type SessionOptions, checkEnvironment, concurrencyFrom, lockTimeoutFrom } from '../project/session.js';
+import { Session, type SessionOptions, checkEnvironment, concurrencyFrom, lockTimeoutFrom, rangeSizeFrom } from '../project/session.js';
 import { type InstallState, type InstalledModel, changedFiles, readState, writeState } from './state.js';
 import { type LinkMode, Store } from '../store/store.js';
 import { GENERATOR } from '../util/version.js';
@@ -286,6 +286,7 @@ export async function install(project: Project, options: InstallOptions = {}): P
         store,
         client: undefined as unknown as AssembleEnv['client'], // set from the source's content below
         limit,
+        rangeSize: rangeSizeFrom(env),
         linkMode: options.linkMode ?? linkModeFrom(env),
         root,
         lockTimeoutMs,

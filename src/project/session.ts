@@ -74,6 +74,12 @@ export function checkEnvironment(env: NodeJS.ProcessEnv): void {
   lowSpeedFrom(env);
   retryFromEnv(env);
   envToken(env);
+  rangeSizeFrom(env);
+}
+
+/** MODELS_RANGE_SIZE (bytes): a whole file of at least twice this is fetched as concurrent ranges of about this size. */
+export function rangeSizeFrom(env: NodeJS.ProcessEnv): number {
+  return envNumber(env, 'MODELS_RANGE_SIZE', 1024 * 1024, 1024 * 1024 * 1024, 32 * 1024 * 1024, true);
 }
 
 // A plain decimal number: not hex, not "Infinity", not "1_000".

@@ -13,6 +13,11 @@ import { type HttpClient, type HttpResponse, redact, statusError } from '../net/
 export interface OpenOptions {
   /** Resume from this byte offset. */
   start?: number;
+  /**
+   * Ask for bytes start..end (inclusive) only: one part of a large object fetched as several
+   * concurrent ranges. The answer is `resumed` only when the server honoured the range (206).
+   */
+  end?: number;
   /** The validator (ETag or Last-Modified) recorded when the earlier bytes were fetched. */
   validator?: string;
   signal?: AbortSignal;
@@ -72,10 +77,12 @@ export class FolderSource implements RegistrySource {
     }
     if (!info.isFile()) return undefined;
     const validator = `${info.size}-${info.mtimeMs}`;
-    const resume = options.start !== undefined && options.start > 0 && options.validator === validator && options.start <= info.size;
-    const start = resume ? (options.start as number) : 0;
-    const stream = createReadStream(path, { start, highWaterMark: 1 << 20 });
-    return { resumed: resume, validator, length: info.size - start, url: path, body: stream, destroy: () => stream.destroy() };
+    const ranged = options.end !== undefined && (options.validator === undefined || options.validator === validator) && (options.start ?? 0) <= options.end && options.end < info.size;
+    const resume = ranged || (options.start !== undefined && options.start > 0 && options.validator === validator && options.start <= info.size);
+    const start = resume ? (options.start as number) ?? 0 : 0;
+    const end = ranged ? (options.end as number) : info.size - 1;
+    const stream = createReadStream(path, { start, end: Math.max(start, end), highWaterMark: 1 << 20 });
+    return { resumed: resume, validator, length: info.size === 0 ? 0 : end - start + 1, url: path, body: stream, destroy: () => stream.destroy() };
   }
 }
 
@@ -131,7 +138,10 @@ export class UrlTableSource implements RegistrySource {
 export async function openUrl(http: HttpClient, url: string, options: OpenOptions = {}, auth?: SourceAuth, anonymous = false): Promise<OpenedBody | undefined> {
   const headers: Record<string, string> = {};
   const start = options.start ?? 0;
-  if (start > 0 && options.validator) {
+  if (options.end !== undefined) {
+    headers.range = `bytes=${start}-${options.end}`;
+    if (options.validator) headers['if-range'] = options.validator;
+  } else if (start > 0 && options.validator) {
     headers.range = `bytes=${start}-`;
     headers['if-range'] = options.validator;
   }
@@ -148,7 +158,7 @@ export async function openUrl(http: HttpClient, url: string, options: OpenOption
     await drain(response.body);
     return undefined;
   }
-  if (response.status === 416) {
+  if (response.status === 416 && options.end === undefined) {
     // Our recorded offset is past the end: the object changed. Start over without a range.
     await drain(response.body);
     return openUrl(http, url, { ...(options.signal ? { signal: options.signal } : {}) }, auth, anonymous);
