@@ -83,6 +83,21 @@ describe('url: one file', () => {
     expect(server.requests.map((r) => r.path)).toEqual(['/model.bin']);
   });
 
+  it('a folder in MODELS_MIRRORS holding data/<sha256> serves a url: file (verified by its hash); the URL is never asked', async () => {
+    const data = randomish(300_000, 13);
+    const { server, dir, cache, base } = await setup({ 'w.bin': data });
+    await writeYaml(dir, `  w:\n    url: ${server.url}/w.bin\n    sha256: ${sha256(data)}\n`);
+    expect((await runCli(['lock'], dir, cliEnv(cache))).code).toBe(0);
+    const mirror = join(base, 'mirror');
+    await mkdir(join(mirror, 'data'), { recursive: true });
+    await writeFile(join(mirror, 'data', sha256(data)), data);
+    server.reset();
+    const result = await runCli(['install', '--frozen', '--offline'], dir, cliEnv(join(base, 'fresh'), { MODELS_MIRRORS: `file://${mirror}` }));
+    expect(result.code, result.stderr).toBe(0);
+    expect(sha256(await readFile(join(dir, 'models', 'w', 'w.bin')))).toBe(sha256(data));
+    expect(server.requests).toEqual([]);
+  });
+
   it('a sha256 in models.yaml that the server does not serve: exit 6 at lock, nothing written', async () => {
     const { server, dir, cache } = await setup({ 'a.onnx': randomish(1000, 3) });
     await writeYaml(dir, `  a:\n    url: ${server.url}/a.onnx\n    sha256: ${'ab'.repeat(32)}\n`);

@@ -183,9 +183,13 @@ export class Session {
     return client;
   }
 
-  /** A client over sources of the caller's own (objects at URLs: url:, hf:, oci:), with this run's retries and --offline. */
+  /**
+   * A client over sources of the caller's own (objects at URLs: url:, hf:, oci:), with this run's
+   * retries and --offline. MODELS_MIRRORS come first: a mirror holding `data/<sha256>` serves any
+   * kind, since every object is verified by its hash (`models mirror` writes them).
+   */
   clientOver(sources: RegistrySource[]): RegistryClient {
-    return new RegistryClient(sources, { http: this.http, retry: this.retry, ...(this.options.offline ? { offline: true } : {}) });
+    return new RegistryClient([...this.mirrorsFromEnv(), ...sources], { http: this.http, retry: this.retry, ...(this.options.offline ? { offline: true } : {}) });
   }
 
   async close(): Promise<void> {
