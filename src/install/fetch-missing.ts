@@ -12,7 +12,7 @@ import { PrefixFeeder } from '../store/file-hasher.js';
 import { type FileSpan, chunksOverlapping, filesOverlapping } from '../registry/manifest.js';
 import type { Segment, StoredSegment } from '../store/store.js';
 import type { AssembleEnv, ModelPlan } from './assemble.js';
-import { partsOfFile, splitLargeObjects } from './ranged-parts.js';
+import { isWholeObject, partsOfFile, splitLargeObjects } from './ranged-parts.js';
 
 export async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<void> {
   const { layout, target } = plan;
@@ -75,6 +75,10 @@ export async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<v
         if (journal.done.has(job.chunk.index) && !(await verifyWrittenChunk(job))) await journal.forget(job.chunk.index);
       }
     }
+    // A file that is exactly one chunk is verified by that chunk's hash: no second pass over its bytes.
+    const wholeFiles = new Map<number, string>();
+    for (const job of jobs.values()) if (!job.range && isWholeObject(job)) wholeFiles.set(job.targets[0]?.span.index as number, job.chunk.hash);
+    for (const index of wholeFiles.keys()) feeders.delete(index);
     const fetchEnv: FetchEnv = { client: env.client, store: env.store, rate: env.rate, signal: controller.signal, onBytes: env.onBytes, label: target.name };
     // Count done journal entries as progress an earlier run already made.
     for (const job of jobs.values()) {
@@ -98,7 +102,7 @@ export async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<v
     const finishing: Promise<void>[] = [];
     const finish = (index: number) =>
       finishing.push(
-        finishFile(env, plan, partials.get(index) as PartialFile, feeders.get(index) as PrefixFeeder).catch(async (error: unknown) => {
+        finishFile(env, plan, partials.get(index) as PartialFile, feeders.get(index) ?? wholeFiles.get(index) as string).catch(async (error: unknown) => {
           // Parts have no hash of their own: a file that fails its hash is fetched whole again next time.
           for (const part of partsOfFile(jobs.values(), index)) await journal.forget(part.chunk.index).catch(() => undefined);
           fail(error);
@@ -139,15 +143,18 @@ export async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<v
   await rm(dir, { recursive: true, force: true }).catch(() => undefined);
 }
 
-/** Verify a completed partial file against its sha256 (or learn it) and move it into the store. */
-async function finishFile(env: AssembleEnv, plan: ModelPlan, partial: PartialFile, feeder: PrefixFeeder): Promise<void> {
+/**
+ * Verify a completed partial file against its sha256 (or learn it) and move it into the store.
+ * `hashed`: the feeder hashing it, or the sha256 of the one chunk that is the whole file, verified.
+ */
+async function finishFile(env: AssembleEnv, plan: ModelPlan, partial: PartialFile, hashed: PrefixFeeder | string): Promise<void> {
   const { span } = partial;
   // No fsync per file (an fsync storm would dominate on a slow disk): after a crash the journal is
   // re-checked against the bytes on disk, and `models verify` re-hashes what was installed.
   let actual: string;
   try {
     await partial.close();
-    actual = await feeder.digest();
+    actual = typeof hashed === 'string' ? hashed : await hashed.digest();
   } catch (error) {
     throw storageError(error, 'hash', partial.path);
   }

@@ -28,7 +28,8 @@ export async function splitLargeObjects(jobs: Map<number, ChunkJob>, client: Reg
   }
 }
 
-function isWholeObject(job: ChunkJob): boolean {
+/** The job's chunk is exactly one file, with the same hash (a whole-file object). */
+export function isWholeObject(job: ChunkJob): boolean {
   const target = job.targets[0];
   return job.targets.length === 1 && target !== undefined && target.span.offset === job.chunk.offset && target.span.size === job.chunk.size && target.span.sha256 === job.chunk.hash;
 }
