@@ -9,7 +9,7 @@ import { install as installProject, type InstallOptions, type InstallResult } fr
 import { loadProject, type Project } from './project/project.js';
 import { type LockOptions, type LockResult, type OutdatedEntry, lockProject, outdated as outdatedProject } from './sources/lock-project.js';
 import { Session, type SessionOptions } from './project/session.js';
-import { type VerifyOptions, type VerifyReport, verifyProject } from './ops/verify.js';
+import { type VerifyOptions, type VerifyReport, verifyProject } from './ops/verify/index.js';
 
 export { ModelsError, ExitCode, isModelsError } from './util/errors.js';
 export type { ErrorCode, ExitCodeValue } from './util/errors.js';
@@ -32,7 +32,7 @@ export type { LinkMode } from './store/store.js';
 export { VERSION } from './util/version.js';
 export { selectEntries } from './install/install.js';
 export { defaultCacheDir } from './store/store.js';
-export type { VerifyOptions, VerifyReport, VerifiedModel, VerifiedFile, VerifyFileStatus, VerifyModelStatus } from './ops/verify.js';
+export type { VerifyOptions, VerifyReport, VerifiedModel, VerifiedFile, VerifyFileStatus, VerifyModelStatus } from './ops/verify/index.js';
 export { cacheInfo, verifyCache, pruneCache } from './ops/cache.js';
 export type { CacheLocation, CacheVerifyOptions, CacheInfo, CacheVerifyResult, CacheProblem, PruneOptions, PruneResult, PrunedManifest } from './ops/cache.js';
 export { doctor } from './ops/doctor.js';
