@@ -10,13 +10,12 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { constants } from 'node:fs';
-import { type FileHandle, open, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { type FileHandle, open } from 'node:fs/promises';
 import { ModelsError, abortError, isModelsError, storageError } from '../util/errors.js';
 import { debugLog } from '../util/log.js';
 import { LowSpeedError, TransientError, describeNetworkError } from '../net/http.js';
 import type { RegistryClient } from '../registry/client.js';
-import type { OpenOptions } from '../registry/source.js';
+import type { OpenOptions, OpenedBody, RegistrySource } from '../registry/source.js';
 import { backoffDelay, sleep } from '../registry/client.js';
 import type { ChunkSpan, FileSpan } from '../registry/manifest.js';
 import type { Segment, Store } from '../store/store.js';
@@ -74,6 +73,10 @@ export interface ChunkJob {
 /** Where landed bytes came from: this run's network, the store, or an earlier, interrupted run. */
 export type ByteSource = 'network' | 'cache' | 'resumed';
 
+import { Journal } from './journal.js';
+
+export { Journal };
+
 export interface FetchEnv {
   client: RegistryClient;
   store: Store;
@@ -87,105 +90,6 @@ export interface FetchEnv {
 // Often enough that a kill loses little of a big chunk; each record is one small append.
 const WRITE_BATCH = 1024 * 1024;
 const PROGRESS_RECORD_EVERY = 1024 * 1024;
-
-/** `done\tN`, `undo\tN` or `prog\tN\tBYTES\t"validator"`, as written below. */
-const JOURNAL_LINE = /^(done|undo|prog)\t(\d{1,15})(?:\t(\d{1,15})\t("(?:[^"\\]|\\.)*"))?$/;
-
-/** Append-only record of verified chunks and in-flight progress for one manifest. */
-export class Journal {
-  readonly done = new Set<number>();
-  readonly progress = new Map<number, { bytes: number; validator: string }>();
-  private constructor(
-    private readonly handle: FileHandle,
-    readonly resumed: boolean,
-    private readonly path: string,
-  ) {}
-
-  /** Disk full or read-only while journaling is a storage failure (exit 7), not a network one. */
-  private async append(line: string): Promise<void> {
-    try {
-      await this.handle.appendFile(line);
-    } catch (error) {
-      throw storageError(error, 'write', this.path);
-    }
-  }
-
-  static async open(dir: string): Promise<Journal> {
-    const path = join(dir, 'journal');
-    let text = '';
-    try {
-      text = await readFile(path, 'utf8');
-    } catch {
-      // a fresh download
-    }
-    const handle = await open(path, 'a').catch((error: unknown) => {
-      throw storageError(error, 'create', path);
-    });
-    const journal = new Journal(handle, text.length > 0, path);
-    try {
-      const lines = text.split('\n');
-      // Every record ends with a newline: what follows the last one is a line torn by a crash
-      // (`done\t12` cut to `done\t1` would lie). Drop it, and end it so the next record starts afresh.
-      const torn = lines.pop();
-      for (const line of lines) journal.replay(line);
-      if (torn) await journal.append('\n');
-    } catch (error) {
-      await journal.close();
-      throw error;
-    }
-    return journal;
-  }
-
-  /**
-   * Apply one journal line. Anything that is not exactly a record this code writes (a line cut by a
-   * power loss, zeros from a lost page, garbage) is skipped: at worst a chunk is fetched again.
-   */
-  private replay(line: string): void {
-    const match = JOURNAL_LINE.exec(line);
-    if (!match) return;
-    const [, kind, indexText, bytesText, validatorJson] = match;
-    if ((kind === 'prog') !== (validatorJson !== undefined)) return;
-    const index = Number(indexText);
-    if (!Number.isSafeInteger(index)) return;
-    if (kind === 'done') {
-      this.done.add(index);
-      this.progress.delete(index);
-    } else if (kind === 'undo') {
-      this.done.delete(index);
-      this.progress.delete(index);
-    } else {
-      const bytes = Number(bytesText);
-      let validator: unknown;
-      try {
-        validator = JSON.parse(validatorJson as string);
-      } catch {
-        return;
-      }
-      if (Number.isSafeInteger(bytes) && typeof validator === 'string' && validator !== '') this.progress.set(index, { bytes, validator });
-    }
-  }
-
-  async markDone(index: number): Promise<void> {
-    this.done.add(index);
-    this.progress.delete(index);
-    await this.append(`done\t${index}\n`);
-  }
-
-  async forget(index: number): Promise<void> {
-    this.done.delete(index);
-    this.progress.delete(index);
-    await this.append(`undo\t${index}\n`);
-  }
-
-  async markProgress(index: number, bytes: number, validator: string): Promise<void> {
-    this.progress.set(index, { bytes, validator });
-    await this.append(`prog\t${index}\t${bytes}\t${JSON.stringify(validator)}\n`);
-  }
-
-  async close(): Promise<void> {
-    await this.handle.close().catch(() => undefined);
-  }
-}
 
 /** A shared token bucket for --limit-rate. */
 export class RateLimiter {
@@ -387,79 +291,21 @@ export async function fetchChunk(env: FetchEnv, job: ChunkJob, journal: Journal)
     throw storageError(error, 'read a cached chunk for', env.label);
   }
 
-  let validator: string | undefined;
+  const attempt: Attempt = { validator: undefined, seeded: 0, lastUrl: '' };
   const recorded = journal.progress.get(chunk.index);
   // Bytes of this chunk an earlier run wrote: progress already made, until the server says the object changed.
-  let seeded = 0;
   if (recorded && recorded.bytes < chunk.size && (await writer.seedFromDisk(recorded.bytes))) {
-    validator = recorded.validator;
-    seeded = recorded.bytes;
-    env.onBytes(seeded, 'resumed');
+    attempt.validator = recorded.validator;
+    attempt.seeded = recorded.bytes;
+    env.onBytes(attempt.seeded, 'resumed');
   } else writer.restart();
 
-  const relPath = `data/${chunk.hash}`;
   const what = `chunk ${chunk.hash.slice(0, 12)} of ${env.label}`;
   let mismatches = 0;
-  let lastUrl = '';
   for (;;) {
     try {
       // A mismatch is returned, not thrown: thrown, the registry client would take it for a network failure.
-      const outcome = await env.client.request<true | ChunkMismatch>(
-        what,
-        async (source) => {
-          const opened = await source.open(relPath, openOptions(job, writer.position, validator, env.signal));
-          if (!opened) return undefined;
-          lastUrl = opened.url;
-          if (job.range && !opened.resumed) {
-            // A 200 to a ranged request: the object changed (If-Range) or the server stopped honouring ranges.
-            opened.destroy();
-            throw new ModelsError('E_INTEGRITY', `${what}: ${opened.url} answered a range request with the whole object: it changed on the server, or ranges are not served consistently`, {
-              hint: 'run the install again; if it repeats, the server does not serve ranges reliably (report it) or the file changed upstream',
-            });
-          }
-          if (!opened.resumed) {
-            writer.restart();
-            if (seeded > 0) env.onBytes(-seeded, 'resumed');
-            seeded = 0;
-          }
-          validator = opened.validator;
-          if (opened.length !== undefined && writer.position + opened.length !== chunk.size) {
-            // A complete answer of the wrong size (an HTML error page, another object): not worth reading.
-            opened.destroy();
-            return new ChunkMismatch(`the server sent ${writer.position + opened.length} bytes, the chunk has ${chunk.size}`);
-          }
-          const before = writer.position;
-          try {
-            for await (const part of opened.body) {
-              if (env.rate) await env.rate.take(part.byteLength, env.signal);
-              await writer.write(part, validator);
-              env.onBytes(part.byteLength, 'network');
-            }
-          } catch (error) {
-            opened.destroy();
-            if (error instanceof ChunkMismatch) return error;
-            if (isModelsError(error) || env.signal?.aborted) throw error;
-            if (isStorageFailure(error)) throw storageError(error, 'write', job.targets[0]?.path ?? env.label);
-            // A reset or stall mid-body: keep what arrived, resume from there on the next attempt.
-            await writer.flush().catch((flushError: unknown) => {
-              throw storageError(flushError, 'write', job.targets[0]?.path ?? env.label);
-            });
-            const failure = new TransientError(`${describeNetworkError(error)} after ${writer.position - before} bytes`, opened.url);
-            failure.progressed = writer.position > before && validator !== undefined && !(error instanceof LowSpeedError);
-            throw failure;
-          }
-          await writer.flush().catch((flushError: unknown) => {
-            throw storageError(flushError, 'write', job.targets[0]?.path ?? env.label);
-          });
-          if (writer.position < chunk.size) {
-            const failure = new TransientError(`body ended after ${writer.position} of ${chunk.size} bytes`, opened.url);
-            failure.progressed = writer.position > before && validator !== undefined;
-            throw failure;
-          }
-          return true;
-        },
-        env.signal,
-      );
+      const outcome = await env.client.request<true | ChunkMismatch>(what, (source) => attemptFrom(source, env, job, writer, attempt, what), env.signal);
       if (outcome instanceof ChunkMismatch) throw outcome;
       if (job.range || writer.hasher.copy().digest('hex') === chunk.hash) {
         await journal.markDone(chunk.index);
@@ -471,15 +317,82 @@ export async function fetchChunk(env: FetchEnv, job: ChunkJob, journal: Journal)
       if (!(error instanceof ChunkMismatch)) throw error;
       mismatches++;
       if (mismatches > env.client.policy.integrityRetries) {
-        throw new ModelsError('E_INTEGRITY', `${what}: ${error.message} (${lastUrl}), ${mismatches} times`, {
+        throw new ModelsError('E_INTEGRITY', `${what}: ${error.message} (${attempt.lastUrl}), ${mismatches} times`, {
           hint: 'the registry or a proxy keeps serving corrupt bytes; try another mirror or report it to the registry owner',
         });
       }
       writer.restart();
-      validator = undefined;
+      attempt.validator = undefined;
       await sleep(backoffDelay(mismatches - 1, env.client.policy), env.signal);
     }
   }
+}
+
+/** What one chunk's attempts share: the server's validator, bytes seeded from an earlier run, the last URL. */
+interface Attempt {
+  validator: string | undefined;
+  seeded: number;
+  lastUrl: string;
+}
+
+/** One attempt against one source: undefined when it lacks the object, a mismatch, or true when every byte landed. */
+async function attemptFrom(source: RegistrySource, env: FetchEnv, job: ChunkJob, writer: ChunkWriter, attempt: Attempt, what: string): Promise<true | ChunkMismatch | undefined> {
+  const { chunk } = job;
+  const opened = await source.open(`data/${chunk.hash}`, openOptions(job, writer.position, attempt.validator, env.signal));
+  if (!opened) return undefined;
+  attempt.lastUrl = opened.url;
+  if (job.range && !opened.resumed) {
+    // A 200 to a ranged request: the object changed (If-Range) or the server stopped honouring ranges.
+    opened.destroy();
+    throw new ModelsError('E_INTEGRITY', `${what}: ${opened.url} answered a range request with the whole object: it changed on the server, or ranges are not served consistently`, {
+      hint: 'run the install again; if it repeats, the server does not serve ranges reliably (report it) or the file changed upstream',
+    });
+  }
+  if (!opened.resumed) {
+    writer.restart();
+    if (attempt.seeded > 0) env.onBytes(-attempt.seeded, 'resumed');
+    attempt.seeded = 0;
+  }
+  attempt.validator = opened.validator;
+  if (opened.length !== undefined && writer.position + opened.length !== chunk.size) {
+    // A complete answer of the wrong size (an HTML error page, another object): not worth reading.
+    opened.destroy();
+    return new ChunkMismatch(`the server sent ${writer.position + opened.length} bytes, the chunk has ${chunk.size}`);
+  }
+  return streamBody(env, job, writer, opened, attempt.validator);
+}
+
+/** Write the body as it arrives; a reset or stall keeps what arrived, for the next attempt to resume from. */
+async function streamBody(env: FetchEnv, job: ChunkJob, writer: ChunkWriter, opened: OpenedBody, validator: string | undefined): Promise<true | ChunkMismatch> {
+  const where = job.targets[0]?.path ?? env.label;
+  const flush = () =>
+    writer.flush().catch((flushError: unknown) => {
+      throw storageError(flushError, 'write', where);
+    });
+  const before = writer.position;
+  try {
+    for await (const part of opened.body) {
+      if (env.rate) await env.rate.take(part.byteLength, env.signal);
+      await writer.write(part, validator);
+      env.onBytes(part.byteLength, 'network');
+    }
+  } catch (error) {
+    opened.destroy();
+    if (error instanceof ChunkMismatch) return error;
+    if (isModelsError(error) || env.signal?.aborted) throw error;
+    if (isStorageFailure(error)) throw storageError(error, 'write', where);
+    await flush();
+    const failure = new TransientError(`${describeNetworkError(error)} after ${writer.position - before} bytes`, opened.url);
+    failure.progressed = writer.position > before && validator !== undefined && !(error instanceof LowSpeedError);
+    throw failure;
+  }
+  await flush();
+  if (writer.position < job.chunk.size) {
+    const failure = new TransientError(`body ended after ${writer.position} of ${job.chunk.size} bytes`, opened.url);
+    failure.progressed = writer.position > before && validator !== undefined;
+    throw failure;
+  }
+  return true;
 }
 
 /** Where this attempt starts: resume after `position` bytes (a part: always its own byte range). */
