@@ -20,8 +20,8 @@ import { sha256 } from '../util/hash.js';
 import { TransientError, describeNetworkError } from '../net/http.js';
 import type { LockedModel } from '../project/lockfile.js';
 import type { Project } from '../project/project.js';
-import { readIndex, serializeIndex, withRegistryLock, type RegistryIndex, type VersionEntry } from './publish.js';
-import { MAX_INDEX_BYTES, parseCatalog, type Catalog } from '../registry/catalog.js';
+import { updateIndex } from './registry-index.js';
+import { MAX_INDEX_BYTES, parseCatalog, type Catalog, type VersionEntry } from '../registry/catalog.js';
 import type { RegistryClient } from '../registry/client.js';
 import { type ChunkSpan, type ManifestLayout, filesOverlapping } from '../registry/manifest.js';
 import { Session, type SessionOptions } from '../project/session.js';
@@ -270,7 +270,7 @@ function indexEntries(locked: LockedModel, catalog: Catalog | undefined): [strin
   const concrete: VersionEntry = { hash: locked.manifest };
   if (source && source.hash === locked.manifest && source.alias_of === undefined && source.metadata && Object.keys(source.metadata).length > 0) {
     // Copied as is: another publisher's metadata values need not be strings.
-    concrete.metadata = source.metadata as Record<string, string>;
+    concrete.metadata = source.metadata;
   }
   const entries: [string, VersionEntry][] = [[locked.resolved, concrete]];
   if (locked.version !== locked.resolved) entries.push([locked.version, { hash: locked.manifest, alias_of: locked.resolved }]);
@@ -284,7 +284,7 @@ function conflict(out: string, model: string, version: string, detail: string): 
 }
 
 /** Merge the entries into the index; aliases may move, versions may not change. */
-function mergeIndex(index: RegistryIndex, out: string, additions: { model: string; entries: [string, VersionEntry][] }[]): void {
+function mergeIndex(index: Catalog, out: string, additions: { model: string; entries: [string, VersionEntry][] }[]): void {
   const setThisRun = new Map<string, string>();
   for (const { model, entries } of additions) {
     const [group, name] = model.split('/') as [string, string];
@@ -417,17 +417,7 @@ export async function mirror(project: Project, options: MirrorOptions): Promise<
       planned.map(async (plan) => ({ model: plan.locked.model, entries: indexEntries(plan.locked, await catalogs.get(plan.registryUrl, plan.client)) })),
     );
     if (signal?.aborted) throw abortError();
-    const indexPath = join(out, 'models.json');
-    result.indexWritten = await withRegistryLock(out, async (assertLocked) => {
-      const index = await readIndex(indexPath);
-      const before = serializeIndex(index);
-      mergeIndex(index, out, additions);
-      const after = serializeIndex(index);
-      if (after === before) return false;
-      assertLocked();
-      await writeFileAtomic(indexPath, after);
-      return true;
-    });
+    result.indexWritten = await updateIndex(out, (index) => mergeIndex(index, out, additions), session.env);
   } catch (error) {
     if (signal?.aborted && !(isModelsError(error) && error.code === 'E_ABORTED')) throw abortError();
     throw error;

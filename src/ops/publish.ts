@@ -8,12 +8,14 @@ import { createHash } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import { open, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import lockfile from 'proper-lockfile';
 import { ModelsError, storageError } from '../util/errors.js';
 import { ensureDir, writeFileAtomic } from '../util/fsutil.js';
 import { sha256, sha256File } from '../util/hash.js';
 import { CDC, type Chunking, type Cutter, createCutter } from './chunker.js';
 import { checkRelativePath, chunkSizes, MAX_MANIFEST_BYTES, parseManifest, type Manifest, type ManifestFile } from '../registry/manifest.js';
+import { CATALOG_FILE, type Catalog, type VersionEntry } from '../registry/catalog.js';
+import { compareUtf8 } from '../util/utf8-order.js';
+import { readIndex, sortKeys, updateIndex } from './registry-index.js';
 
 export interface PublishProgress {
   bytesDone: number;
@@ -67,8 +69,6 @@ export const DEFAULT_CHUNKING: Chunking = 'cdc';
 const MAX_CHUNK_SIZE = 1024 * 1024 * 1024;
 const NAME_PART = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const VERSION_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
-const INDEX_FILE = 'models.json';
-const LOCK_FILE = '.models.json.lock';
 
 function usage(message: string, hint: string): ModelsError {
   return new ModelsError('E_USAGE', message, { hint });
@@ -122,11 +122,6 @@ interface SourceFile {
 
 function isInside(child: string, parent: string): boolean {
   return child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
-}
-
-function compareBytes(a: string, b: string): number {
-  // UTF-16 order (JS `<`) differs from UTF-8 byte order above U+FFFF: compare the bytes.
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
 async function scanSource(sourceDir: string): Promise<{ root: string; files: SourceFile[] }> {
@@ -199,7 +194,7 @@ async function scanSource(sourceDir: string): Promise<{ root: string; files: Sou
     }
   };
   await walk(root, '', new Set([root]));
-  files.sort((a, b) => compareBytes(a.path, b.path));
+  files.sort((a, b) => compareUtf8(a.path, b.path));
 
   // Paths that differ only in case, or a file and a folder with the same name ignoring case, collide
   // on macOS and Windows: clients refuse such manifests, so refuse to write one.
@@ -356,63 +351,7 @@ async function chunkPresent(path: string, hash: string, size: number): Promise<b
 // ---------------------------------------------------------------------------------------------
 // models.json
 
-export interface VersionEntry {
-  hash: string;
-  metadata?: Record<string, string>;
-  alias_of?: string;
-  [key: string]: unknown;
-}
-export type RegistryIndex = Record<string, Record<string, Record<string, VersionEntry>>>;
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-export async function readIndex(path: string): Promise<RegistryIndex> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw storageError(error, 'read', path);
-  }
-  const bad = (problem: string): ModelsError =>
-    new ModelsError('E_INDEX', `registry index ${path} is malformed: ${problem}`, {
-      hint: 'fix or restore models.json before publishing (it was left as is)',
-      file: path,
-    });
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (error) {
-    throw bad(`not JSON (${(error as Error).message})`);
-  }
-  if (!isObject(data)) throw bad('not a JSON object');
-  for (const [group, models] of Object.entries(data)) {
-    if (!isObject(models)) throw bad(`"${group}" is not an object`);
-    for (const [model, versions] of Object.entries(models)) {
-      if (!isObject(versions)) throw bad(`"${group}/${model}" is not an object`);
-      for (const [version, entry] of Object.entries(versions)) {
-        if (!isObject(entry) || typeof entry.hash !== 'string') throw bad(`"${group}/${model}" version "${version}" has no "hash"`);
-      }
-    }
-  }
-  return data as RegistryIndex;
-}
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (!isObject(value)) return value;
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value).sort(compareBytes)) out[key] = sortKeys(value[key]);
-  return out;
-}
-
-export function serializeIndex(index: RegistryIndex): string {
-  return `${JSON.stringify(sortKeys(index), null, 1)}\n`;
-}
-
-function sameMetadata(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
+function sameMetadata(a: Record<string, unknown> | undefined, b: Record<string, unknown> | undefined): boolean {
   return JSON.stringify(sortKeys(a ?? {})) === JSON.stringify(sortKeys(b ?? {}));
 }
 
@@ -444,7 +383,7 @@ function checkNames(versions: Record<string, VersionEntry>, change: IndexChange)
 }
 
 /** Apply the publish to the index in place. Throws when it would change a published version. */
-function applyChange(index: RegistryIndex, change: IndexChange): void {
+function applyChange(index: Catalog, change: IndexChange): void {
   const model = `${change.group}/${change.name}`;
   const group = (index[change.group] ??= {});
   const versions = (group[change.name] ??= {});
@@ -470,44 +409,6 @@ function applyChange(index: RegistryIndex, change: IndexChange): void {
     };
   }
   for (const alias of change.aliases) versions[alias] = { hash: change.hash, alias_of: change.version };
-}
-
-export async function withRegistryLock<T>(registryDir: string, body: (assertLocked: () => void) => Promise<T>): Promise<T> {
-  let compromised: Error | undefined;
-  let release: () => Promise<void>;
-  try {
-    release = await lockfile.lock(registryDir, {
-      lockfilePath: join(registryDir, LOCK_FILE),
-      realpath: false,
-      // A lock not refreshed for 10 s belongs to a dead process and is taken over.
-      stale: 10_000,
-      retries: { retries: 60, factor: 1.2, minTimeout: 50, maxTimeout: 1_000 },
-      onCompromised: (error) => {
-        compromised = error;
-      },
-    });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ELOCKED') {
-      throw new ModelsError('E_LOCK_TIMEOUT', `registry ${registryDir} is locked by another publish`, {
-        hint: `wait for it to finish and try again; if none is running, remove ${join(registryDir, LOCK_FILE)}`,
-        cause: error,
-      });
-    }
-    throw storageError(error, 'lock', join(registryDir, LOCK_FILE));
-  }
-  const assertLocked = (): void => {
-    if (compromised) {
-      throw new ModelsError('E_LOCK_TIMEOUT', `lost the lock on registry ${registryDir}: ${compromised.message}`, {
-        hint: 'another process took the lock over; publish again',
-        cause: compromised,
-      });
-    }
-  };
-  try {
-    return await body(assertLocked);
-  } finally {
-    await release().catch(() => undefined);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -600,7 +501,7 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
     throw storageError(error, 'read', registryDir);
   });
   if (isInside(realRegistry, root)) throw insideSource();
-  const indexPath = join(registryDir, INDEX_FILE);
+  const indexPath = join(registryDir, CATALOG_FILE);
   const change: Omit<IndexChange, 'hash'> = { group, name, version: options.version, metadata: options.metadata, aliases };
 
   // Fail fast on name conflicts, and when the version exists, hash without writing: a conflicting
@@ -670,16 +571,7 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
     bytesWritten += Buffer.byteLength(manifestText);
   }
 
-  const indexChanged = await withRegistryLock(registryDir, async (assertLocked) => {
-    const index = await readIndex(indexPath);
-    const oldText = serializeIndex(index);
-    applyChange(index, { ...change, hash: manifestHash });
-    const newText = serializeIndex(index);
-    if (newText === oldText) return false;
-    assertLocked();
-    await writeFileAtomic(indexPath, newText);
-    return true;
-  });
+  const indexChanged = await updateIndex(registryDir, (index) => applyChange(index, { ...change, hash: manifestHash }));
 
   return {
     model,
