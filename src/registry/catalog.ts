@@ -1,9 +1,10 @@
 /**
- * The registry index, `models.json`: parse defensively (a captive portal's HTML page, a
+ * The registry index, `models.json`: fetch it, parse defensively (a captive portal's HTML page, a
  * hash that is not a sha256, a wrong shape) and resolve a version or alias to a manifest hash.
  */
 import { ModelsError } from '../util/errors.js';
 import { isSha256 } from '../util/hash.js';
+import type { RegistryClient } from './client.js';
 
 export interface VersionEntry {
   hash: string;
@@ -88,6 +89,12 @@ export function parseCatalog(bytes: Uint8Array, url: string): Catalog {
     }
   }
   return data;
+}
+
+/** A registry's index, fetched through its client (mirrors, retries) and parsed; `url` is where it came from. */
+export async function fetchCatalog(client: RegistryClient, label: string, signal?: AbortSignal): Promise<{ catalog: Catalog; url: string }> {
+  const { bytes, url } = await client.fetchSmall(CATALOG_FILE, `registry index of ${label}`, MAX_INDEX_BYTES, signal);
+  return { catalog: parseCatalog(bytes, url), url };
 }
 
 export function resolveVersion(catalog: Catalog, model: string, version: string, url: string): Resolution {
