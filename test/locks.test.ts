@@ -4,7 +4,7 @@
  * real ones are 5 s / 15 s.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -27,5 +27,23 @@ describe('acquireLock', () => {
     await expect(acquireLock(path, 'the thing', 300, timing)).rejects.toMatchObject({ code: 'E_LOCK_TIMEOUT' });
     await release();
     expect(existsSync(`${path}.lock`)).toBe(false);
+  });
+
+  it('assertHeld passes while the lock is ours and throws E_LOCK_TIMEOUT once another process has taken it over', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'xprim-locks-'));
+    dirs.push(dir);
+    const path = join(dir, 'index');
+    const release = await acquireLock(path, 'the index', 1_000, timing);
+    await sleep(1_500); // past a refresh: a lock still ours stays ours
+    expect(() => release.assertHeld()).not.toThrow();
+    // What a takeover looks like from here: the lock folder is replaced by someone else's.
+    await rm(`${path}.lock`, { recursive: true, force: true });
+    await mkdir(`${path}.lock`);
+    // proper-lockfile refreshes at least once a second; the next refresh finds the lock gone.
+    await sleep(2_500);
+    expect(() => release.assertHeld()).toThrow(expect.objectContaining({ code: 'E_LOCK_TIMEOUT', message: expect.stringMatching(/^lost the lock on the index/) }));
+    await release();
+    // Releasing a lost lock leaves the new holder's lock alone.
+    expect(existsSync(`${path}.lock`)).toBe(true);
   });
 });

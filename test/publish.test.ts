@@ -8,6 +8,7 @@ import { ModelsError } from '../src/util/errors.js';
 import { writeFileAtomic } from '../src/util/fsutil.js';
 import { parseManifest, type ManifestLayout } from '../src/registry/manifest.js';
 import { parseSize, publish, type PublishOptions } from '../src/ops/publish.js';
+import { acquireLock } from '../src/store/locks.js';
 
 import { CONFORMANCE as SHARED_CONFORMANCE, bytes } from './support/cli.js';
 const CONFORMANCE = join(SHARED_CONFORMANCE, 'registry');
@@ -332,6 +333,38 @@ describe('publish', () => {
     await writeFile(join(registry, 'models.json'), '{ broken');
     await expectError(publish({ sourceDir: source, registryDir: registry, model: 'acme/m', version: 'v1' }), 'E_INDEX', /models\.json is malformed/);
     expect(await readFile(join(registry, 'models.json'), 'utf8')).toBe('{ broken');
+  });
+
+  it('refuses a models.json that clients would refuse (the same shape check), without touching it', async () => {
+    const source = await tempDir();
+    const registry = await tempDir();
+    await writeTree(source, { 'w.bin': 'x' });
+    const text = JSON.stringify({ zeta: { m: { v9: { hash: 'not-a-sha256' } } } });
+    await writeFile(join(registry, 'models.json'), text);
+    await expectError(publish({ sourceDir: source, registryDir: registry, model: 'acme/m', version: 'v1' }), 'E_INDEX', /models\.json is malformed: "zeta\/m@v9" has a hash that is not 64 lowercase hex/);
+    expect(await readFile(join(registry, 'models.json'), 'utf8')).toBe(text);
+  });
+
+  it('waits for another writer holding the registry lock, up to MODELS_LOCK_TIMEOUT, then gives up with E_LOCK_TIMEOUT', async () => {
+    const source = await tempDir();
+    const registry = await tempDir();
+    await writeTree(source, { 'w.bin': 'x' });
+    // The lock publish and mirror take: <registry>/.models.json.lock.
+    const held = await acquireLock(join(registry, '.models.json'), 'the test', 1_000);
+    const saved = process.env.MODELS_LOCK_TIMEOUT;
+    process.env.MODELS_LOCK_TIMEOUT = '0.5';
+    try {
+      const started = Date.now();
+      await expectError(publish({ sourceDir: source, registryDir: registry, model: 'acme/m', version: 'v1' }), 'E_LOCK_TIMEOUT', /waiting for the registry .*\.models\.json\.lock/);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+      expect(existsSync(join(registry, 'models.json'))).toBe(false);
+    } finally {
+      if (saved === undefined) delete process.env.MODELS_LOCK_TIMEOUT;
+      else process.env.MODELS_LOCK_TIMEOUT = saved;
+      await held();
+    }
+    await publish({ sourceDir: source, registryDir: registry, model: 'acme/m', version: 'v1' });
+    expect(Object.keys((await readRegistry(registry)).acme?.m ?? {})).toEqual(['v1']);
   });
 
   it('publishes concurrently into one registry without losing an entry', async () => {

@@ -8,7 +8,7 @@ import { type ModelEntry, matchesPlatform, resolveRegistry } from '../project/co
 import { ModelsError } from '../util/errors.js';
 import { type LockedModel, specHash } from '../project/lockfile.js';
 import type { Project } from '../project/project.js';
-import { type Catalog, MAX_INDEX_BYTES, parseCatalog, resolveVersion } from '../registry/catalog.js';
+import { type Catalog, fetchCatalog, resolveVersion } from '../registry/catalog.js';
 import { type ManifestLayout } from '../registry/manifest.js';
 import { checkModels } from '../runtime/index.js';
 import { Session, type SessionOptions } from '../project/session.js';
@@ -131,11 +131,6 @@ function registriesOf(project: Project | undefined, registry: string | undefined
   return urls;
 }
 
-async function fetchCatalog(session: Session, registryUrl: string, signal?: AbortSignal): Promise<{ catalog: Catalog; url: string }> {
-  const { bytes, url } = await session.clientFor(registryUrl).fetchSmall('models.json', `registry index of ${registryUrl}`, MAX_INDEX_BYTES, signal);
-  return { catalog: parseCatalog(bytes, url), url };
-}
-
 function versionsIn(catalog: Catalog, registry: string, only?: string): RemoteVersion[] {
   const rows: RemoteVersion[] = [];
   for (const [group, models] of Object.entries(catalog)) {
@@ -158,7 +153,7 @@ export async function listRemote(project: Project | undefined, options: RemoteOp
   try {
     const rows: RemoteVersion[] = [];
     for (const registry of registriesOf(project, options.registry)) {
-      const { catalog } = await fetchCatalog(session, registry, options.signal);
+      const { catalog } = await fetchCatalog(session.clientFor(registry), registry, options.signal);
       rows.push(...versionsIn(catalog, registry));
     }
     return rows;
@@ -236,7 +231,7 @@ export async function modelInfo(project: Project | undefined, what: string, vers
     const registries = registriesOf(project, options.registry);
     const preferred = project?.config.models.find((m) => m.model === what)?.registryUrl;
     const registry = preferred && !options.registry ? preferred : (registries[0] as string);
-    const { catalog, url } = await fetchCatalog(session, registry, options.signal);
+    const { catalog, url } = await fetchCatalog(session.clientFor(registry), registry, options.signal);
     if (!version) {
       const versions = versionsIn(catalog, registry, what);
       if (versions.length === 0) resolveVersion(catalog, what, 'latest', url); // throws the not-found error with its hint
@@ -261,7 +256,7 @@ async function entryInfo(session: Session, project: Project, entry: ModelEntry, 
   let catalogError: unknown;
   let now: ReturnType<typeof resolveVersion> | undefined;
   try {
-    catalogResult = await fetchCatalog(session, entry.registryUrl, options.signal);
+    catalogResult = await fetchCatalog(session.clientFor(entry.registryUrl), entry.registryUrl, options.signal);
     now = resolveVersion(catalogResult.catalog, entry.model, entry.version, catalogResult.url);
   } catch (error) {
     // For a locked entry the registry is optional: the lock and the stored manifest say enough.

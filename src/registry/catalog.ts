@@ -1,9 +1,10 @@
 /**
- * The registry index, `models.json`: parse defensively (a captive portal's HTML page, a hash that is
- * not a sha256, a wrong shape) and resolve a version or alias to a manifest hash.
+ * The registry index, `models.json`: fetch it, parse defensively (a captive portal's HTML page, a
+ * hash that is not a sha256, a wrong shape) and resolve a version or alias to a manifest hash.
  */
 import { ModelsError } from '../util/errors.js';
 import { isSha256 } from '../util/hash.js';
+import type { RegistryClient } from './client.js';
 
 export interface VersionEntry {
   hash: string;
@@ -20,6 +21,8 @@ export interface Resolution {
   metadata: Record<string, unknown>;
 }
 
+/** The index's name in a registry, next to data/. */
+export const CATALOG_FILE = 'models.json';
 export const MAX_INDEX_BYTES = 32 * 1024 * 1024;
 
 function bad(url: string, problem: string, hint = 'the registry serves a malformed models.json; report it to its owner'): never {
@@ -44,6 +47,29 @@ function clampDepth(value: unknown, depth: number): unknown {
   return out;
 }
 
+/**
+ * Throws, through `fail`, the first thing wrong with the shape of a parsed models.json: an object of
+ * groups, of models, of versions, each `{ hash, alias_of?, metadata? }`. It only reads, so a writer
+ * (publish, mirror) can check the index it is about to rewrite and keep every field as it was.
+ */
+export function checkCatalogShape(data: unknown, fail: (problem: string) => never): asserts data is Catalog {
+  if (!isPlainObject(data)) fail('expected an object of groups');
+  for (const [group, models] of Object.entries(data)) {
+    if (!isPlainObject(models)) fail(`"${group}" is not an object of models`);
+    for (const [model, versions] of Object.entries(models)) {
+      if (!isPlainObject(versions)) fail(`"${group}/${model}" is not an object of versions`);
+      for (const [version, entry] of Object.entries(versions)) {
+        const where = `"${group}/${model}@${version}"`;
+        if (!isPlainObject(entry)) fail(`${where} is not an object`);
+        if (!isSha256(entry.hash)) fail(`${where} has a hash that is not 64 lowercase hex`);
+        if (entry.alias_of !== undefined && (typeof entry.alias_of !== 'string' || entry.alias_of.trim() === '')) fail(`${where} alias_of is not a version name`);
+        if (entry.metadata !== undefined && !isPlainObject(entry.metadata)) fail(`${where} metadata is not an object`);
+      }
+    }
+  }
+}
+
+/** The index a client reads: checked, and metadata cut at MAX_METADATA_DEPTH (only for reading: never written back). */
 export function parseCatalog(bytes: Uint8Array, url: string): Catalog {
   const text = Buffer.from(bytes).toString('utf8');
   let data: unknown;
@@ -56,21 +82,19 @@ export function parseCatalog(bytes: Uint8Array, url: string): Catalog {
       ? 'an HTML page came back: a proxy or captive portal may be intercepting; check the network or the registry URL'
       : 'check that the registry URL points at an XPRIM registry (it must serve models.json)');
   }
-  if (!isPlainObject(data)) bad(url, 'expected an object of groups');
-  for (const [group, models] of Object.entries(data)) {
-    if (!isPlainObject(models)) bad(url, `"${group}" is not an object of models`);
-    for (const [model, versions] of Object.entries(models)) {
-      if (!isPlainObject(versions)) bad(url, `"${group}/${model}" is not an object of versions`);
-      for (const [version, entry] of Object.entries(versions)) {
-        if (!isPlainObject(entry)) bad(url, `"${group}/${model}@${version}" is not an object`);
-        if (!isSha256(entry.hash)) bad(url, `"${group}/${model}@${version}" has a hash that is not 64 lowercase hex`);
-        if (entry.alias_of !== undefined && (typeof entry.alias_of !== 'string' || entry.alias_of.trim() === '')) bad(url, `"${group}/${model}@${version}" alias_of is not a version name`);
-        if (entry.metadata !== undefined && !isPlainObject(entry.metadata)) bad(url, `"${group}/${model}@${version}" metadata is not an object`);
-        if (entry.metadata !== undefined) entry.metadata = clampDepth(entry.metadata, MAX_METADATA_DEPTH);
-      }
+  checkCatalogShape(data, (problem) => bad(url, problem));
+  for (const models of Object.values(data)) {
+    for (const versions of Object.values(models)) {
+      for (const entry of Object.values(versions)) if (entry.metadata !== undefined) entry.metadata = clampDepth(entry.metadata, MAX_METADATA_DEPTH) as Record<string, unknown>;
     }
   }
-  return data as Catalog;
+  return data;
+}
+
+/** A registry's index, fetched through its client (mirrors, retries) and parsed; `url` is where it came from. */
+export async function fetchCatalog(client: RegistryClient, label: string, signal?: AbortSignal): Promise<{ catalog: Catalog; url: string }> {
+  const { bytes, url } = await client.fetchSmall(CATALOG_FILE, `registry index of ${label}`, MAX_INDEX_BYTES, signal);
+  return { catalog: parseCatalog(bytes, url), url };
 }
 
 export function resolveVersion(catalog: Catalog, model: string, version: string, url: string): Resolution {

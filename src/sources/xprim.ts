@@ -5,7 +5,7 @@
 import type { ModelEntry } from '../project/config.js';
 import { isModelsError } from '../util/errors.js';
 import { type LockedModel, specHash } from '../project/lockfile.js';
-import { type Catalog, MAX_INDEX_BYTES, parseCatalog, resolveVersion } from '../registry/catalog.js';
+import { type Catalog, fetchCatalog, resolveVersion } from '../registry/catalog.js';
 import { getManifest } from '../store/manifests.js';
 import { type CheckResult, type ContentContext, type ModelContent, type SourceAdapter, type SourceContext, modelLabel } from './adapter.js';
 
@@ -14,10 +14,7 @@ function catalogOf(ctx: SourceContext, entry: ModelEntry): Promise<{ catalog: Ca
   const key = `xprim:${entry.registryUrl}`;
   let pending = ctx.memo.get(key) as Promise<{ catalog: Catalog; url: string }> | undefined;
   if (!pending) {
-    pending = ctx.session
-      .clientFor(entry)
-      .fetchSmall('models.json', `registry index of ${entry.registry}`, MAX_INDEX_BYTES, ctx.signal)
-      .then(({ bytes, url }) => ({ catalog: parseCatalog(bytes, url), url }));
+    pending = fetchCatalog(ctx.session.clientFor(entry), entry.registry, ctx.signal);
     ctx.memo.set(key, pending);
   }
   return pending;

@@ -9,8 +9,12 @@ import { dirname, join } from 'node:path';
 import { ModelsError, storageError } from '../util/errors.js';
 import { debugLog } from '../util/log.js';
 
-/** Releases the lock; `waited` says whether another holder had to be waited for (its work may be done). */
-export type Release = (() => Promise<void>) & { waited: boolean };
+/**
+ * Releases the lock; `waited` says whether another holder had to be waited for (its work may be done).
+ * `assertHeld` throws E_LOCK_TIMEOUT once the lock has been lost (this process stalled past the
+ * stale time and another took the lock over): call it right before a write only the holder may make.
+ */
+export type Release = (() => Promise<void>) & { waited: boolean; assertHeld: () => void };
 
 /** How often a held lock is refreshed, and when an unrefreshed one counts as abandoned. */
 export interface LockTiming {
@@ -31,6 +35,7 @@ export async function acquireLock(lockPath: string, what: string, timeoutMs: num
   const lockDir = `${lockPath}.lock`;
   const deadline = Date.now() + timeoutMs;
   let waited = false;
+  let lost: Error | undefined;
   try {
     let release: () => Promise<void>;
     for (;;) {
@@ -43,8 +48,11 @@ export async function acquireLock(lockPath: string, what: string, timeoutMs: num
           retries: 0,
           fs: lockFs,
           // A lock we lost (the machine stalled past `stale`) is not worth crashing over: the data
-          // itself is protected by content hashes and atomic renames.
-          onCompromised: () => undefined,
+          // itself is protected by content hashes and atomic renames. A holder about to replace a
+          // shared file (models.json) asks `assertHeld` first.
+          onCompromised: (error) => {
+            lost = error;
+          },
         });
         break;
       } catch (error) {
@@ -59,11 +67,18 @@ export async function acquireLock(lockPath: string, what: string, timeoutMs: num
     }
     await writeOwner(lockDir);
     if (waited) debugLog(`lock wait: got ${what} after ${Math.round(timeoutMs - (deadline - Date.now()))} ms`);
+    const assertHeld = (): void => {
+      if (!lost) return;
+      throw new ModelsError('E_LOCK_TIMEOUT', `lost the lock on ${what} (${lockDir}): ${lost.message}`, {
+        hint: 'another process took the lock over while this one stalled; run the command again',
+        cause: lost,
+      });
+    };
     return Object.assign(
       async () => {
         await release().catch(() => undefined);
       },
-      { waited },
+      { waited, assertHeld },
     );
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ELOCKED') {

@@ -2,7 +2,7 @@
  * The one check of a relative path the tool will create: a manifest's file paths, models.yaml's
  * `path:`, the lock's and the install record's paths. Lengths are counted in UTF-8 bytes, as file
  * systems count them (100 CJK characters are 300 bytes), so that a name no disk can hold is refused
- * before anything is downloaded. src/runtime/index.ts keeps a copy (it imports only node:
+ * before anything is downloaded. src/runtime/paths.ts keeps a copy (the runtime imports only node:
  * built-ins); test/bounds.test.ts checks that both give the same answers.
  */
 import { isAbsolute, join, relative, sep } from 'node:path';

@@ -1,6 +1,5 @@
 import { parseDuration } from '../../ops/cache.js';
-import { parseSize } from '../../ops/publish.js';
-import { formatBytes } from '../../util/units.js';
+import { formatBytes, parseSize } from '../../util/units.js';
 import { ModelsError, pruneCache, type PruneOptions, type PruneResult } from '../../index.js';
 import { createInterface } from 'node:readline/promises';
 import { type GlobalOptions, type Output, createOutput } from '../output.js';

@@ -1,5 +1,4 @@
-import { parseSize } from '../../ops/publish.js';
-import { formatBytes } from '../../util/units.js';
+import { formatBytes, parseSize } from '../../util/units.js';
 import { loadProject, install, selectEntries, type InstallOptions, type LinkMode } from '../../index.js';
 import { type GlobalOptions, createOutput } from '../output.js';
 import { type ProgressView, interactiveProgress, plainProgress } from '../progress.js';

@@ -1,6 +1,5 @@
 import { ModelsError, publish } from '../../index.js';
-import { parseSize } from '../../ops/publish.js';
-import { formatBytes } from '../../util/units.js';
+import { formatBytes, parseSize } from '../../util/units.js';
 import { type GlobalOptions, createOutput } from '../output.js';
 
 interface Flags {
