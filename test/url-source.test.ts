@@ -218,6 +218,23 @@ describe('url: archives', () => {
     expect(sha256(await readFile(join(dir, 'models', 'vosk', 'am', 'final.mdl')))).toBe(sha256(files['am/final.mdl']));
   });
 
+  it('models mirror writes the objects of url: files and archives; an air-gapped machine installs them offline from it', async () => {
+    const single = randomish(70_000, 14);
+    const { server, dir, cache, base } = await setup({ 'vosk.tar.gz': tgz, 'one.bin': single });
+    await writeYaml(dir, `  vosk:\n    url: ${server.url}/vosk.tar.gz\n    extract: tar.gz\n    strip: 1\n  one:\n    url: ${server.url}/one.bin\n`);
+    expect((await runCli(['lock'], dir, cliEnv(cache))).code).toBe(0);
+    const out = join(base, 'usb');
+    const mirrored = await runCli(['mirror', '--out', out], dir, cliEnv(cache));
+    expect(mirrored.code, mirrored.stderr).toBe(0);
+    expect(sha256(await readFile(join(out, 'data', sha256(single))))).toBe(sha256(single));
+    expect(sha256(await readFile(join(out, 'data', sha256(tgz))))).toBe(sha256(tgz));
+    await server.close();
+    const offline = await runCli(['install', '--frozen', '--offline'], dir, cliEnv(join(base, 'airgapped'), { MODELS_MIRRORS: `file://${out}` }));
+    expect(offline.code, offline.stderr).toBe(0);
+    expect(sha256(await readFile(join(dir, 'models', 'vosk', 'am', 'final.mdl')))).toBe(sha256(files['am/final.mdl']));
+    expect(sha256(await readFile(join(dir, 'models', 'one', 'one.bin')))).toBe(sha256(single));
+  });
+
   it('zip: installs its files; a hostile zip (an entry with ..) exits 6 and promotes nothing', async () => {
     const good = await zipBuffer([{ name: 'model.onnx', data: randomish(10_000, 10) }, { name: 'vocab/tokens.txt', data: Buffer.from('a\nb\n') }]);
     const evil = patchBytes(await zipBuffer([{ name: 'ok.txt', data: Buffer.from('ok') }, { name: 'aa/aa/escape.txt', data: Buffer.from('pwned') }]), 'aa/aa/escape.txt', '../../escape.txt');

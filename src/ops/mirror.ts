@@ -7,14 +7,16 @@
  * right size (manifests: the right hash) is left alone, and the index is rewritten only on change.
  *
  * The steps, in this order so that an interrupted mirror never lists a model whose data is missing:
- *   planModels       each model's client and verified manifest
+ *   planModels       each model's client and verified manifest (other kinds: their objects)
  *   copyChunks       every chunk not already there (src/ops/mirror/chunk-copy.ts)
  *   writeManifests
  *   writeIndex       models.json merged under the registry lock (src/ops/mirror/index-entries.ts)
  */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { resolveRegistry } from '../project/config.js';
+import { type ModelEntry, type SourceKind, resolveRegistry } from '../project/config.js';
+import { adapterFor } from '../sources/index.js';
+import { wholeFileLayout } from '../sources/whole-files.js';
 import type { LockedModel } from '../project/lockfile.js';
 import type { Project } from '../project/project.js';
 import { Session, type SessionOptions } from '../project/session.js';
@@ -77,7 +79,8 @@ interface Planned {
   client: RegistryClient;
   registryUrl: string;
   layout: ManifestLayout;
-  manifestBytes: Buffer;
+  /** xprim only: url:, hf: and oci: models have no XPRIM manifest or index entry, only objects. */
+  manifestBytes?: Buffer;
 }
 
 function selectLocked(project: Project, names: string[] | undefined): [string, LockedModel][] {
@@ -144,12 +147,29 @@ async function planModels(run: Run, project: Project, selected: [string, LockedM
   for (const [name, locked] of selected) {
     if (run.signal?.aborted) throw abortError();
     const entry = project.config.models.find((m) => m.name === name);
+    if (locked.kind !== undefined && locked.kind !== 'xprim') {
+      planned.push(await planObjects(run, name, entry, locked));
+      continue;
+    }
     const registryUrl = entry?.registryUrl ?? resolveRegistry(locked.registry, project.config.dir, `${project.lockPath}: ${name}.registry`);
     const client = run.session.clientFor(registryUrl);
     const { layout, bytes } = await getManifest(run.session.store, client, locked.manifest, labelOf(name, locked), run.signal);
     planned.push({ name, locked, client, registryUrl, layout, manifestBytes: bytes });
   }
   return planned;
+}
+
+/**
+ * A model of another kind, as the objects an install fetches (`data/<sha256>`: each whole file, or
+ * its archive), so MODELS_MIRRORS serves it too: every object is verified by its hash wherever it
+ * comes from.
+ */
+async function planObjects(run: Run, name: string, entry: ModelEntry | undefined, locked: LockedModel): Promise<Planned> {
+  const kind = locked.kind as SourceKind;
+  const content = await adapterFor(kind).content({ session: run.session, store: run.session.store, signal: run.signal }, entry, locked);
+  const archives = content.archive ? [content.archive] : [];
+  const layout = archives.length > 0 ? wholeFileLayout(archives.map((a) => ({ path: a.name, size: a.size, sha256: a.sha256 })), locked.manifest) : content.layout;
+  return { name, locked, client: content.client, registryUrl: '', layout };
 }
 
 function labelOf(name: string, locked: LockedModel): string {
@@ -215,6 +235,7 @@ function count(result: MirrorResult, mirrored: MirroredModel, chunk: ChunkSpan, 
 /** Each manifest not already in data/ with the right hash. */
 async function writeManifests(run: Run, planned: Planned[]): Promise<void> {
   for (const plan of planned) {
+    if (!plan.manifestBytes) continue;
     const path = join(run.dataDir, plan.locked.manifest);
     const onDisk = await readFile(path).catch(() => undefined);
     if (onDisk && sha256(onDisk) === plan.locked.manifest) continue;
@@ -228,7 +249,7 @@ async function writeManifests(run: Run, planned: Planned[]): Promise<void> {
 async function writeIndex(run: Run, planned: Planned[]): Promise<boolean> {
   const catalogs = new Catalogs(run.signal);
   const additions = await Promise.all(
-    planned.map(async (plan) => ({ model: plan.locked.model, entries: indexEntries(plan.locked, await catalogs.get(plan.registryUrl, plan.client)) })),
+    planned.filter((plan) => plan.manifestBytes).map(async (plan) => ({ model: plan.locked.model, entries: indexEntries(plan.locked, await catalogs.get(plan.registryUrl, plan.client)) })),
   );
   if (run.signal?.aborted) throw abortError();
   return updateIndex(run.out, (index) => mergeIndex(index, run.out, additions), run.session.env);
