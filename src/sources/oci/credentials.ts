@@ -124,11 +124,18 @@ async function fromHelper(name: string, host: string, env: NodeJS.ProcessEnv, fi
 
 function run(program: string, args: string[], input: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; failure?: string }> {
   return new Promise((resolve) => {
-    const child = spawn(program, args, { env, stdio: ['pipe', 'pipe', 'ignore'], timeout: 30_000 });
+    const child = spawn(program, args, { env, stdio: ['pipe', 'pipe', 'ignore'] });
     let stdout = '';
+    // A hung helper (waiting on a keychain prompt) must not hang the run; a timer that keeps the process alive must not either.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    timer.unref();
+    const done = (result: { code: number | null; stdout: string; failure?: string }) => {
+      clearTimeout(timer);
+      resolve(result);
+    };
     child.stdout.on('data', (d: Buffer) => (stdout = (stdout + d.toString()).slice(0, 1 << 20)));
-    child.once('error', (error) => resolve({ code: null, stdout, failure: (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found on PATH' : error.message }));
-    child.once('close', (code) => resolve({ code, stdout }));
+    child.once('error', (error) => done({ code: null, stdout, failure: (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found on PATH' : error.message }));
+    child.once('close', (code) => done({ code, stdout }));
     child.stdin.on('error', () => undefined);
     child.stdin.end(`${input}\n`);
   });
