@@ -129,7 +129,7 @@ function compareBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
-async function scanSource(sourceDir: string): Promise<{ root: string; files: SourceFile[] }> {
+export async function scanSource(sourceDir: string): Promise<{ root: string; files: SourceFile[] }> {
   let root: string;
   try {
     root = await realpath(sourceDir);

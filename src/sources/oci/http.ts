@@ -11,9 +11,11 @@ import { UrlTableSource, drain, header } from '../../registry/source.js';
 import type { SourceAuth } from '../../registry/source.js';
 
 /** Run `op` with the run's retries and --offline, as every other network step does. */
-export function withRetries<T>(session: Session, what: string, location: string, op: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+export async function withRetries<T>(session: Session, what: string, location: string, op: () => Promise<T>, signal?: AbortSignal): Promise<T> {
   const client = session.clientOver([new UrlTableSource(location, new Map(), session.http)]);
-  return client.request(what, async () => op(), signal);
+  // Boxed: an answer of undefined (a void step) must not read as "not found" to the retry loop.
+  const { value } = await client.request(what, async () => ({ value: await op() }), signal);
+  return value;
 }
 
 export interface RegistryRequest extends Omit<RequestOptions, 'authorization' | 'anonymous' | 'passStatuses'> {
