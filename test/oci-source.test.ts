@@ -79,6 +79,18 @@ describe.skipIf(skip !== undefined)('oci: against a real registry (no auth)', ()
     expect(again.code, again.stderr).toBe(0);
     expect(front.requests).toEqual([]);
     expect((await runCli(['verify'], dir, env)).code).toBe(0);
+    // list / info / path / doctor show the reference and the digest, from the lock alone.
+    const list = await runCli(['list'], dir, env);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(new RegExp(`oci:${front.host}/acme/oras:v1 +v1 \\(${digest}\\).*installed`));
+    const info = await runCli(['info', 'tiny', '--json'], dir, env);
+    expect(info.code, info.stderr).toBe(0);
+    expect(JSON.parse(info.stdout)).toMatchObject({ model: `oci:${front.host}/acme/oras:v1`, resolved: digest, manifest: digest.slice(7), install: { status: 'installed' } });
+    expect((await runCli(['path', 'tiny'], dir, env)).stdout.trim()).toBe(join(dir, 'models', 'tiny'));
+    const doctor = await runCli(['doctor'], dir, env);
+    expect(doctor.code, doctor.stdout).toBe(0);
+    expect(doctor.stdout).toContain(`${digest}: installed`);
+    expect(front.requests).toEqual([]);
 
     const fresh = join(base, 'fresh-cache');
     await writeFile(join(dir, 'models', 'tiny', 'model.onnx'), 'damaged');

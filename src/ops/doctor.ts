@@ -225,7 +225,7 @@ export async function doctor(project?: Project | string, options: DoctorOptions 
     const session = new Session(p.config, { cacheDir: store.root, env, retry: { attempts: 1 } });
     try {
       const mirrors = new Set([...envMirrors(env, p.config.dir), ...p.config.mirrors]);
-      const locations = [...new Set([...envMirrors(env, p.config.dir), ...p.config.models.map((m) => m.registryUrl), ...p.config.mirrors])];
+      const locations = [...new Set([...envMirrors(env, p.config.dir), ...p.config.models.filter((m) => m.kind === 'xprim').map((m) => m.registryUrl), ...p.config.mirrors])];
       const results = await Promise.all(
         locations.map(async (location) => {
           try {
