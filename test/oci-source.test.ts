@@ -61,7 +61,9 @@ describe.skipIf(skip !== undefined)('oci: against a real registry (no auth)', ()
     const f = orasFixture([{ path: 'model.onnx', content: randomBytes(300_000) }, { path: 'sub/vocab.txt', content: 'a\nb\n' }, { path: 'empty.txt', content: '' }], { dir: { name: 'tok', files: { 'x.json': '{"x":1}', 'deep/y.txt': 'y' } } });
     const digest = await pushFixture(client, 'acme/oras', 'v1', f);
     const { dir, cache, base } = await project(`  tiny:\n    oci: ${front.host}/acme/oras:v1\n`);
-    const env = cliEnv(cache);
+    // An XPRIM registry on the same origin gets MODELS_TOKEN; the oci: entry there must not.
+    await writeFile(join(dir, 'models.yaml'), `version: 1\nregistry: ${front.url}/xprim\nmodels:\n  tiny:\n    oci: ${front.host}/acme/oras:v1\n`);
+    const env = cliEnv(cache, { MODELS_TOKEN: 'models-token-never-for-oci' });
     const first = await runCli(['install'], dir, env);
     expect(first.code, first.stderr).toBe(0);
     await expectInstalled(dir, 'tiny', f.files);
@@ -73,6 +75,7 @@ describe.skipIf(skip !== undefined)('oci: against a real registry (no auth)', ()
     expect(lock).toContain(`manifest: ${digest.slice(7)}`);
     expect(lock).toContain(`sha256: ${sha256(f.files['model.onnx'] as Buffer)}`);
     expect(lock).toContain(`sha256: ${sha256(f.files['tok/deep/y.txt'] as Buffer)}`);
+    expect(front.requests.filter((r) => r.authorization !== undefined)).toEqual([]);
 
     front.requests.length = 0;
     const again = await runCli(['install', '--frozen'], dir, env);
