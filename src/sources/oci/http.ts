@@ -9,6 +9,7 @@ import type { HttpResponse, RequestOptions } from '../../net/http.js';
 import { statusError } from '../../net/http.js';
 import { UrlTableSource, drain, header } from '../../registry/source.js';
 import type { SourceAuth } from '../../registry/source.js';
+import { ModelsError } from '../../util/errors.js';
 
 /** Run `op` with the run's retries and --offline, as every other network step does. */
 export async function withRetries<T>(session: Session, what: string, location: string, op: () => Promise<T>, signal?: AbortSignal): Promise<T> {
@@ -51,7 +52,6 @@ export async function readSmall(response: HttpResponse, max: number, what: strin
     total += part.byteLength;
     if (total > max) {
       response.body.destroy();
-      const { ModelsError } = await import('../../util/errors.js');
       throw new ModelsError('E_MANIFEST', `${what}: ${response.url} sends more than ${max} bytes`, { hint: 'the registry serves something that is not an OCI manifest' });
     }
     parts.push(Buffer.from(part));
