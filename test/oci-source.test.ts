@@ -212,6 +212,19 @@ describe.skipIf(skip !== undefined)('oci: against a real registry (no auth)', ()
     expect(await listTree(base)).not.toContain('escape.txt');
   });
 
+  it('a layer title that leaves the model folder, or two layers with one path, refuse the whole artifact (exit 1), nothing written', async () => {
+    for (const [repo, files] of [['acme/title-escape', [{ path: '../../evil.bin', content: 'x' }]], ['acme/title-twice', [{ path: 'a.bin', content: 'x' }, { path: 'A.bin', content: 'y' }]]] as const) {
+      await pushFixture(client, repo, 'v1', orasFixture([...files]));
+      const { dir, cache, base } = await project(`  t:\n    oci: ${front.host}/${repo}:v1\n`);
+      const result = await runCli(['install'], dir, cliEnv(cache));
+      expect(result.code, result.stderr).toBe(1);
+      expect(result.stderr).toMatch(/invalid manifest .*(\.\.\/\.\.\/evil\.bin|appears twice)/);
+      expect(await listTree(join(dir, 'models'))).toEqual([]);
+      await expect(readFile(join(dir, 'models.lock'))).rejects.toThrow();
+      expect((await listTree(base)).filter((p) => p.endsWith('evil.bin'))).toEqual([]);
+    }
+  });
+
   it('a missing tag exits 3 naming the reference; a lock naming a file no layer has exits 2', async () => {
     const { dir, cache } = await project(`  gone:\n    oci: ${front.host}/acme/nothing:v9\n`);
     const missing = await runCli(['install'], dir, cliEnv(cache));
