@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { summariseProfile, formatSummary } from './profile-summary.mjs';
 import { benchTemplateFix, templateFixTable } from './template-fix.mjs';
+import { benchOciLayer, ociLayerTable } from './oci-layer.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(REPO, 'bin', 'models.js');
@@ -36,7 +37,7 @@ const USAGE = `usage: node bench/run.mjs [options]
   --chunk-size SIZE  publish chunk size (default 16MiB)
   --dir DIR          work dir (default <repo>/.bench)
   --server KIND      auto (nginx when installed), nginx or node
-  --only KIND        single, many or template (default all)
+  --only KIND        single, many, template or oci (default all)
   --profile          also profile one cold install per model with node --cpu-prof
   --out FILE         markdown results (default bench/results.md; --quick: <dir>/results-quick.md)
   --serve            only build, serve and lock the projects, then wait (for manual profiling)
@@ -84,10 +85,10 @@ const WORK = resolve(args.dir);
 const OUT = resolve(args.out ?? (args.quick ? join(WORK, 'results-quick.md') : join(REPO, 'bench', 'results.md')));
 if (!Number.isInteger(FILES) || FILES < 1 || SIZE < FILES) throw new Error('--files must be a positive integer no larger than --size');
 if (!['auto', 'nginx', 'node'].includes(args.server)) throw new Error('--server: expected auto, nginx or node');
-const KINDS = args.only ? [args.only] : ['single', 'many', 'template'];
-if (!KINDS.every((k) => k === 'single' || k === 'many' || k === 'template')) throw new Error('--only: expected single, many or template');
+const KINDS = args.only ? [args.only] : ['single', 'many', 'template', 'oci'];
+if (!KINDS.every((k) => ['single', 'many', 'template', 'oci'].includes(k))) throw new Error('--only: expected single, many, template or oci');
 /** The install/verify rows; `template` is the delta-update row (bench/template-fix.mjs). */
-const MODEL_KINDS = KINDS.filter((k) => k !== 'template');
+const MODEL_KINDS = KINDS.filter((k) => k !== 'template' && k !== 'oci');
 
 // ---------------------------------------------------------------------------------------------
 // processes
@@ -638,6 +639,7 @@ async function main() {
   const tools = { aria2c: await which('aria2c') };
   if (!tools.aria2c) log('note: aria2c not found (apt-get install aria2): that baseline is skipped');
 
+  if (MODEL_KINDS.length === 0 && KINDS.includes('oci')) return ociOnly(started);
   if (MODEL_KINDS.length === 0) return templateOnly(started);
   const infos = await prepareData(DATA);
   const server = await startServer(join(DATA, 'www'));
@@ -671,6 +673,7 @@ async function main() {
     await stop();
   }
   const template = KINDS.includes('template') ? `\n${templateFixTable(await benchTemplateFix(templateContext()), SIZE, CHUNK)}\n` : '';
+  const oci = KINDS.includes('oci') ? `\n${ociLayerTable(await benchOciLayer(templateContext()), SIZE)}\n` : '';
 
   const { table, limitLines, machineLines } = report(results, infos, lim, machineInfo, started);
   let profileText = '';
@@ -678,7 +681,7 @@ async function main() {
     const p = results[kind].profile;
     if (p) profileText += `\n### Profile: cold install, ${infos[kind].label} (${p.seconds.toFixed(2)} s under --cpu-prof)\n\n\`${relative(REPO, p.path)}\`\n\n${formatSummary(p.summary)}\n`;
   }
-  const md = `## Benchmark: ${formatSize(SIZE)} models\n\n${table}\n${template}\nMachine:\n\n${machineLines}\n\n${limitLines}\n${profileText}`;
+  const md = `## Benchmark: ${formatSize(SIZE)} models\n\n${table}\n${template}${oci}\nMachine:\n\n${machineLines}\n\n${limitLines}\n${profileText}`;
   process.stdout.write(`\n${md}`);
   await mkdir(dirname(OUT), { recursive: true });
   await writeFile(OUT, `<!-- written by \`npm run bench\` (bench/run.mjs); do not edit by hand -->\n\n${md}`);
@@ -686,7 +689,7 @@ async function main() {
 }
 
 function templateContext() {
-  return { work: WORK, size: SIZE, runs: RUNS, chunkSize: CHUNK, cli: CLI, models, measure, mustExec, cleanEnv, startServer, log, sh };
+  return { work: WORK, size: SIZE, runs: RUNS, chunkSize: CHUNK, cli: CLI, models, measure, mustExec, cleanEnv, startServer, log, sh, timedShell: (script) => timed('/bin/sh', ['-c', script]) };
 }
 
 /** `--only template`: just the delta-update row, written to <dir>/results-template.md. */
@@ -696,6 +699,15 @@ async function templateOnly(started) {
   const md = `## Benchmark: template fix\n\n${templateFixTable(results, SIZE, CHUNK)}\n\n- each figure is the median of ${RUNS} runs; load average (1 min) at start ${LOAD_AT_START.toFixed(2)}, at end ${loadavg()[0].toFixed(2)}; ${cpus().length} CPUs; Node.js ${process.version}; server: ${(await which('nginx')) && args.server !== 'node' ? 'nginx' : "the project's node:http registry server"}\n- date: ${new Date(started).toISOString().slice(0, 16).replace('T', ' ')} UTC; total ${((Date.now() - started) / 60000).toFixed(1)} min\n`;
   process.stdout.write(`\n${md}`);
   await writeFile(out, `<!-- written by \`npm run bench -- --only template\` (bench/run.mjs); do not edit by hand -->\n\n${md}`);
+  log(`\nwritten to ${relative(process.cwd(), out) || out}`);
+}
+
+/** `--only oci`: just the OCI rows, written to <dir>/results-oci.md. */
+async function ociOnly(started) {
+  const out = args.out ? OUT : join(WORK, 'results-oci.md');
+  const md = `## Benchmark: OCI layer\n\n${ociLayerTable(await benchOciLayer(templateContext()), SIZE)}\n\n- each figure is the median of ${RUNS} runs (publish into an empty registry: one run); load average (1 min) at start ${LOAD_AT_START.toFixed(2)}, at end ${loadavg()[0].toFixed(2)}; ${cpus().length} CPUs; Node.js ${process.version}\n- date: ${new Date(started).toISOString().slice(0, 16).replace('T', ' ')} UTC; total ${((Date.now() - started) / 60000).toFixed(1)} min\n`;
+  process.stdout.write(`\n${md}`);
+  await writeFile(out, `<!-- written by \`npm run bench -- --only oci\` (bench/run.mjs); do not edit by hand -->\n\n${md}`);
   log(`\nwritten to ${relative(process.cwd(), out) || out}`);
 }
 

@@ -25,6 +25,8 @@ export { add, remove } from './ops/add.js';
 export type { AddRequest, AddOptions, AddResult, RemoveOptions, RemoveResult } from './ops/add.js';
 export { publish } from './ops/publish.js';
 export type { PublishOptions, PublishResult, PublishProgress } from './ops/publish.js';
+export { publishOci } from './ops/publish-oci.js';
+export type { PublishOciOptions, PublishOciResult } from './ops/publish-oci.js';
 export type { Chunking } from './ops/chunker.js';
 export { mirror } from './ops/mirror.js';
 export type { MirrorOptions, MirrorResult, MirrorEvent, MirroredModel } from './ops/mirror.js';

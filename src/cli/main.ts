@@ -146,15 +146,15 @@ export function buildProgram(): Command {
 
   program
     .command('publish <dir>')
-    .description('chunk a folder of files into a registry folder')
-    .requiredOption('--to <registry-dir>', 'the registry folder to write')
-    .requiredOption('--model <group/model>', 'the model name')
-    .requiredOption('--version <version>', 'the version name (immutable)')
+    .description('chunk a folder of files into a registry folder, or push it to an OCI registry (--to oci://HOST/REPO:TAG)')
+    .requiredOption('--to <registry-dir>', 'the registry folder to write, or oci://HOST/REPO:TAG')
+    .option('--model <group/model>', 'the model name (required for a registry folder)')
+    .option('--version <version>', 'the version name, immutable (required for a registry folder)')
     .option('--alias <alias>', 'an alias pointing at this version (repeatable)', collect)
     .option('--chunking <kind>', 'cdc (content-defined: new versions share unchanged chunks) or fixed')
     .option('--chunk-size <size>', 'fixed chunk size, e.g. 16MiB (default; implies --chunking fixed)')
     .option('--metadata <key=value>', 'metadata (repeatable)', collect)
-    .addHelpText('after', '\nExamples:\n  models publish ./out --to ./registry --model acme/vad --version v5 --alias latest')
+    .addHelpText('after', '\nExamples:\n  models publish ./out --to ./registry --model acme/vad --version v5 --alias latest\n  models publish ./out --to oci://ghcr.io/acme/vad:v5')
     .action(run(() => import('./commands/publish.js')));
 
   registerMoreCommands(program);

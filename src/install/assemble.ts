@@ -17,7 +17,7 @@ import type { FileHasher } from '../store/file-hasher.js';
 import { EMPTY_SHA256, sha256File } from '../util/hash.js';
 import { acquireLock } from '../store/locks.js';
 import type { RegistryClient } from '../registry/client.js';
-import type { ArchiveContent, ModelContent } from '../sources/index.js';
+import { type ArchiveContent, type ModelContent, archivesOf } from '../sources/index.js';
 import type { SourceKind } from '../project/config.js';
 import { extractMissing } from './extract-archive.js';
 import { fetchMissing } from './fetch-missing.js';
@@ -95,20 +95,26 @@ export async function planModel(env: AssembleEnv, target: ModelTarget, content: 
   const limit = pLimit(32);
   const sources: FileSource[] = await Promise.all(layout.files.map((file) => limit(() => sourceFor(env, target, file, shas[file.index], previousFiles.get(file.path), identities))));
   // Files of an archive come out of it, not from chunks of their own.
-  if (content.archive) sources.forEach((source, i) => source.kind === 'fetch' && (sources[i] = { kind: 'extract' }));
+  const archives = archivesOf(content);
+  for (const archive of archives) {
+    const files = archive.files ? new Set(archive.files) : undefined;
+    layout.files.forEach((f) => sources[f.index]?.kind === 'fetch' && (!files || files.has(f.path)) && (sources[f.index] = { kind: 'extract' }));
+  }
   const neededBytes = layout.files.reduce((sum, file) => sum + (sources[file.index]?.kind === 'fetch' || sources[file.index]?.kind === 'extract' ? file.size : 0), 0);
   for (const file of layout.files) {
     const kind = sources[file.index]?.kind;
     if (kind === 'store') debugLog(`cache hit: ${target.name}: ${file.path} (${file.size} bytes) is in the store`);
     else if (kind === 'adopt') debugLog(`in place: ${target.name}: ${file.path} is reused as installed`);
   }
-  const fetchBytes = content.archive ? await archiveBytesFor(env, content.archive, sources) : chunkBytesFor(layout, sources);
+  let fetchBytes = chunkBytesFor(layout, sources);
+  for (const archive of archives) fetchBytes += await archiveBytesFor(env, archive, layout, sources);
   return { target, content, layout, shas, sources, neededBytes, fetchBytes };
 }
 
 /** The archive is fetched when a file must come out of it and the store does not hold it. */
-async function archiveBytesFor(env: AssembleEnv, archive: ArchiveContent, sources: FileSource[]): Promise<number> {
-  if (!sources.some((s) => s.kind === 'extract')) return 0;
+async function archiveBytesFor(env: AssembleEnv, archive: ArchiveContent & { files?: string[] }, layout: ManifestLayout, sources: FileSource[]): Promise<number> {
+  const files = archive.files ? new Set(archive.files) : undefined;
+  if (!layout.files.some((f) => sources[f.index]?.kind === 'extract' && (!files || files.has(f.path)))) return 0;
   return (await env.store.hasObject(archive.sha256, archive.size)) ? 0 : archive.size;
 }
 
@@ -162,7 +168,7 @@ export async function executePlan(env: AssembleEnv, initial: ModelPlan): Promise
         // Another process may have finished this model while we waited for the lock.
         if (release.waited) await refreshSources(env, plan);
         await fetchMissing(env, plan);
-        if (plan.content.archive) await extractMissing(env, plan, plan.content.archive);
+        for (const archive of archivesOf(plan.content)) await extractMissing(env, plan, archive);
       } finally {
         await release();
       }

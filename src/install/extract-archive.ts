@@ -14,8 +14,10 @@ import { wholeFileLayout } from '../sources/whole-files.js';
 import type { AssembleEnv, FileSource, ModelPlan } from './assemble.js';
 import { fetchMissing } from './fetch-missing.js';
 
-export async function extractMissing(env: AssembleEnv, plan: ModelPlan, archive: ArchiveContent): Promise<void> {
-  const wanted = plan.layout.files.filter((f) => plan.sources[f.index]?.kind === 'extract');
+/** `archive.files`: the files this archive unpacks (undefined: every file still to extract). */
+export async function extractMissing(env: AssembleEnv, plan: ModelPlan, archive: ArchiveContent & { files?: string[] }): Promise<void> {
+  const only = archive.files ? new Set(archive.files) : undefined;
+  const wanted = plan.layout.files.filter((f) => plan.sources[f.index]?.kind === 'extract' && (!only || only.has(f.path)));
   if (wanted.length === 0) return;
   await ensureArchive(env, plan, archive);
   const scratch = join(await env.store.preparePartialDir(plan.target.manifest), `x-${randomBytes(4).toString('hex')}`);

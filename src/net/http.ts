@@ -82,8 +82,10 @@ export function isTransientNetworkError(error: unknown): boolean {
 }
 
 export interface RequestOptions {
-  method?: 'GET' | 'HEAD';
+  /** POST, PUT and PATCH (OCI uploads) send `body` and never follow a redirect. */
+  method?: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH';
   headers?: Record<string, string>;
+  body?: Uint8Array | string;
   signal?: AbortSignal;
   /** A source's own Authorization header (Hub token, OCI Basic or Bearer): first origin only. */
   authorization?: string;
@@ -160,7 +162,7 @@ export class HttpClient {
       const started = performance.now();
       const took = () => `${Math.round(performance.now() - started)} ms`;
       try {
-        response = await request(current, { method, headers: sendHeaders, dispatcher, signal: signal ?? null, highWaterMark: BODY_HIGH_WATER });
+        response = await request(current, { method, headers: sendHeaders, dispatcher, signal: signal ?? null, highWaterMark: BODY_HIGH_WATER, ...(options.body !== undefined ? { body: options.body } : {}) });
       } catch (error) {
         debugLog(`${method} ${logUrl(current)} ${headers.range ? `(${headers.range}) ` : ''}failed after ${took()}: ${describeNetworkError(error)}`);
         if (signal?.aborted) throw error;
@@ -168,7 +170,8 @@ export class HttpClient {
       }
       const status = response.statusCode;
       if (status >= 300) debugLog(`${method} ${logUrl(current)} → ${status}${response.headers.location ? ` (to ${logUrl(String(response.headers.location), current)})` : ''} in ${took()}`);
-      if (status >= 300 && status < 400 && status !== 304 && response.headers.location && !options.manualRedirect) {
+      const follows = !options.manualRedirect && (method === 'GET' || method === 'HEAD');
+      if (status >= 300 && status < 400 && status !== 304 && response.headers.location && follows) {
         await response.body.dump().catch(() => undefined);
         if (hop >= MAX_REDIRECTS) {
           throw new ModelsError('E_HTTP', `too many redirects from ${redact(new URL(url))}`, { hint: 'check the URL' });

@@ -106,8 +106,11 @@ export class HttpSource implements RegistrySource {
 export interface SourceAuth {
   /** The Authorization header for the first origin, fetched afresh when a token expires. */
   authorization(signal?: AbortSignal): Promise<string | undefined>;
-  /** An answer 401: forget the credentials (an expired token); true when retrying may help. */
-  refused?(challenge: string | undefined): Promise<boolean>;
+  /**
+   * An answer 401 to a request sent with `sent` (its Authorization, if any): forget the credentials
+   * (an expired token); true when retrying may help.
+   */
+  refused?(challenge: string | undefined, sent?: string): Promise<boolean>;
   /** What to tell the user on a refusal. */
   hint: string;
 }
@@ -145,10 +148,10 @@ export async function openUrl(http: HttpClient, url: string, options: OpenOption
     headers.range = `bytes=${start}-`;
     headers['if-range'] = options.validator;
   }
-  let response = await authorizedGet(http, url, headers, options.signal, auth, anonymous);
-  if (response.status === 401 && auth?.refused && (await auth.refused(header(response.headers['www-authenticate'])))) {
+  let { response, sent } = await authorizedGet(http, url, headers, options.signal, auth, anonymous);
+  if (response.status === 401 && auth?.refused && (await auth.refused(header(response.headers['www-authenticate']), sent))) {
     await drain(response.body);
-    response = await authorizedGet(http, url, headers, options.signal, auth, anonymous);
+    ({ response, sent } = await authorizedGet(http, url, headers, options.signal, auth, anonymous));
   }
   if (response.status === 401) {
     await drain(response.body);
@@ -166,15 +169,16 @@ export async function openUrl(http: HttpClient, url: string, options: OpenOption
   return openedFrom(response, start);
 }
 
-async function authorizedGet(http: HttpClient, url: string, headers: Record<string, string>, signal: AbortSignal | undefined, auth: SourceAuth | undefined, anonymous: boolean): Promise<HttpResponse> {
+async function authorizedGet(http: HttpClient, url: string, headers: Record<string, string>, signal: AbortSignal | undefined, auth: SourceAuth | undefined, anonymous: boolean): Promise<{ response: HttpResponse; sent: string | undefined }> {
   const authorization = await auth?.authorization(signal);
-  return http.request(url, {
+  const response = await http.request(url, {
     headers,
     anonymous: auth !== undefined || anonymous,
     ...(signal ? { signal } : {}),
     ...(authorization ? { authorization } : {}),
     ...(auth ? { passStatuses: [401], authHint: auth.hint } : {}),
   });
+  return { response, sent: authorization };
 }
 
 async function openedFrom(response: HttpResponse, start: number): Promise<OpenedBody> {

@@ -46,6 +46,16 @@ export interface ModelContent {
   client: RegistryClient;
   /** Set when the files come out of an archive: the layout has no chunks then; the archive is fetched instead. */
   archive?: ArchiveContent;
+  /**
+   * Archives that each unpack the files named (OCI tar layers); the layout's other files are whole
+   * objects fetched as usual. Their files may have chunks in the layout: they are never fetched as such.
+   */
+  archives?: (ArchiveContent & { files: string[] })[];
+}
+
+/** Every archive of a model and the files it unpacks (`files` undefined: all of them). */
+export function archivesOf(content: Pick<ModelContent, 'archive' | 'archives'>): (ArchiveContent & { files?: string[] })[] {
+  return [...(content.archive ? [content.archive] : []), ...(content.archives ?? [])];
 }
 
 export type CheckStatus = 'current' | 'outdated' | 'changed' | 'missing';

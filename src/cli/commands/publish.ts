@@ -4,16 +4,20 @@ import { type GlobalOptions, createOutput } from '../output.js';
 
 interface Flags {
   to: string;
-  model: string;
-  version: string;
+  model?: string;
+  version?: string;
   alias?: string[];
   chunking?: string;
   chunkSize?: string;
   metadata?: string[];
 }
 
-export default async function publishCommand(globals: GlobalOptions, _signal: AbortSignal, dir: string, flags: Flags): Promise<number> {
+export default async function publishCommand(globals: GlobalOptions, signal: AbortSignal, dir: string, flags: Flags): Promise<number> {
+  if (flags.to.startsWith('oci://')) return (await import('./publish-oci.js')).default(globals, signal, dir, flags);
   const out = createOutput(globals);
+  if (!flags.model || !flags.version) {
+    throw new ModelsError('E_USAGE', `publish to a registry folder needs ${!flags.model ? '--model GROUP/MODEL' : '--version V'}`, { hint: 'e.g. models publish ./out --to ./registry --model acme/vad --version v5 (or --to oci://HOST/REPO:TAG)' });
+  }
   const metadata: Record<string, string> = {};
   for (const pair of flags.metadata ?? []) {
     const eq = pair.indexOf('=');

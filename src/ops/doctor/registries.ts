@@ -31,7 +31,7 @@ export async function checkRegistries(project: Project, statuses: ModelStatus[],
   const session = new Session(config, { cacheDir: options.cacheDir, env: options.env, retry: { attempts: 1 } });
   try {
     const mirrors = new Set([...envMirrors(options.env, config.dir), ...config.mirrors]);
-    const locations = [...new Set([...envMirrors(options.env, config.dir), ...config.models.map((m) => m.registryUrl), ...config.mirrors])];
+    const locations = [...new Set([...envMirrors(options.env, config.dir), ...config.models.filter((m) => m.kind === 'xprim').map((m) => m.registryUrl), ...config.mirrors])];
     const probes = await Promise.all(locations.map((location) => probe(session, location, options)));
     return probes.map((p) => {
       const kind = config.models.some((m) => m.registryUrl === p.location) || !mirrors.has(p.location) ? 'registry' : 'mirror';

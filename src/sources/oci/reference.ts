@@ -1,0 +1,54 @@
+/**
+ * OCI references: `host[:port]/repo[:tag|@sha256:<hex>]` (models.yaml has already added `:latest`
+ * where neither is given). HTTPS, except to a loopback host, which is spoken to in plain HTTP as
+ * Docker does for `localhost:5000`.
+ */
+import { ModelsError } from '../../util/errors.js';
+import { isLoopbackHost } from '../../util/urls.js';
+
+export interface OciReference {
+  /** host[:port], as config.json `auths` keys it. */
+  host: string;
+  repository: string;
+  tag?: string;
+  /** sha256:<hex> */
+  digest?: string;
+  /** https://host or http://host (loopback only). */
+  base: string;
+}
+
+const REFERENCE = /^([a-z0-9.-]+(?::\d+)?|\[[0-9a-f:]+\](?::\d+)?)\/([a-z0-9._/-]+?)(?::([\w][\w.-]{0,127}))?(?:@(sha256:[0-9a-f]{64}))?$/;
+
+export function parseReference(text: string, where = text): OciReference {
+  const match = REFERENCE.exec(text.trim());
+  if (!match || (match[2] ?? '').split('/').some((part) => part === '' || part === '.' || part === '..')) {
+    throw new ModelsError('E_CONFIG', `${where}: not an OCI reference (expected HOST/REPO:TAG or HOST/REPO@sha256:<64 hex>)`, { hint: 'e.g. ghcr.io/acme/tiny-model:v1' });
+  }
+  const host = match[1] as string;
+  const hostname = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d+$/, '');
+  return {
+    host,
+    repository: match[2] as string,
+    ...(match[3] ? { tag: match[3] } : {}),
+    ...(match[4] ? { digest: match[4] } : {}),
+    base: `${isLoopbackHost(hostname) ? 'http' : 'https'}://${host}`,
+  };
+}
+
+/** The tag or digest a manifest is asked by: the digest when there is one (immutable). */
+export function manifestRef(ref: OciReference): string {
+  return ref.digest ?? ref.tag ?? 'latest';
+}
+
+export function manifestUrl(ref: OciReference, reference: string): string {
+  return `${ref.base}/v2/${ref.repository}/manifests/${reference}`;
+}
+
+export function blobUrl(ref: OciReference, digest: string): string {
+  return `${ref.base}/v2/${ref.repository}/blobs/${digest}`;
+}
+
+/** host/repo:tag or host/repo@digest, for messages. */
+export function describeReference(ref: OciReference): string {
+  return `${ref.host}/${ref.repository}${ref.digest ? `@${ref.digest}` : `:${ref.tag ?? 'latest'}`}`;
+}

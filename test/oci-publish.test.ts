@@ -1,0 +1,118 @@
+/**
+ * `models publish DIR --to oci://HOST/REPO:TAG` against the real registry (htpasswd auth), behind a
+ * logging front: an ORAS-compatible manifest (empty config, a title per layer), chunked uploads as
+ * distribution 2.8 wants them, re-publishing uploads nothing, and `oci:` installs it byte-exactly.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { basicAuth, writeDockerConfig } from './support/docker-config.js';
+import { EMPTY_DIGEST, MANIFEST_ACCEPT, OCI } from './support/oci-fixtures.js';
+import { digestOf, OciTestClient } from './support/oci-push.js';
+import { type OciRegistry, registrySkipReason, startOciRegistry } from './support/oci-registry.js';
+import { type RequestLogFront, startRequestLog } from './support/oci-request-log.js';
+import { cleanTemps, cliEnv, runCli, sha256, tempDir } from './support/robustness.js';
+
+const skip = registrySkipReason();
+afterAll(cleanTemps);
+
+describe.skipIf(skip !== undefined)('publish --to oci://', () => {
+  let reg: OciRegistry;
+  let front: RequestLogFront;
+  beforeAll(async () => {
+    reg = await startOciRegistry({ auth: { kind: 'htpasswd', users: { ci: 'push-pw' } } });
+    front = await startRequestLog(reg.url);
+  });
+  afterAll(async () => {
+    await front?.close();
+    await reg?.close();
+  });
+
+  it('pushes an ORAS artifact in chunks, re-publishes nothing, and installs back byte-exactly', async () => {
+    const base = await tempDir('xprim-oci-pub-');
+    const src = join(base, 'out');
+    const files: Record<string, Buffer> = {
+      'model.bin': randomBytes(40 * 1024 * 1024 + 123),
+      'tokenizer/vocab.txt': Buffer.from('a\nb\nc\n'),
+      'empty.txt': Buffer.alloc(0),
+    };
+    for (const [path, bytes] of Object.entries(files)) {
+      await mkdir(join(src, path, '..'), { recursive: true });
+      await writeFile(join(src, path), bytes);
+    }
+    const docker = join(base, 'docker');
+    await writeDockerConfig(docker, { auths: { [front.host]: { auth: basicAuth('ci', 'push-pw') } } });
+    const env = cliEnv(join(base, 'cache'), { DOCKER_CONFIG: docker });
+    const target = `oci://${front.host}/acme/published:v1`;
+
+    const denied = await runCli(['publish', src, '--to', target], base, cliEnv(join(base, 'cache'), { DOCKER_CONFIG: join(base, 'none') }));
+    expect(denied.code, denied.stderr).toBe(9);
+    expect(denied.stderr).toContain('DOCKER_CONFIG');
+
+    front.requests.length = 0;
+    const pushed = await runCli(['publish', src, '--to', target, '--json', '--verbose'], base, env);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    const result = JSON.parse(pushed.stdout) as { digest: string; blobsUploaded: number; unchanged: boolean; files: number };
+    expect(result).toMatchObject({ files: 3, blobsUploaded: 4, unchanged: false });
+    expect(pushed.stderr).not.toContain('push-pw');
+    expect(pushed.stderr).not.toContain(basicAuth('ci', 'push-pw'));
+    // distribution's upload dance: POST, a PATCH per 32 MiB chunk (the 40 MiB file takes two), PUT ?digest=.
+    const modelDigest = digestOf(files['model.bin'] as Buffer);
+    // PATCHes: model.bin 2, vocab.txt 1, the config 1, the empty file none.
+    expect(front.requests.filter((r) => r.method === 'PATCH').length).toBe(4);
+    expect(front.requests.filter((r) => r.method === 'PUT' && decodeURIComponent(r.query).includes(`digest=${modelDigest}`)).length).toBe(1);
+    expect(front.requests.filter((r) => r.method === 'PUT' && r.path === '/v2/acme/published/manifests/v1').length).toBe(1);
+
+    const client = new OciTestClient(reg.url, { username: 'ci', password: 'push-pw' });
+    const res = await client.getManifest('acme/published', 'v1', MANIFEST_ACCEPT);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('docker-content-digest')).toBe(result.digest);
+    const manifest = (await res.json()) as { mediaType: string; artifactType: string; config: { mediaType: string; digest: string }; layers: Array<{ digest: string; size: number; annotations: Record<string, string> }> };
+    expect(manifest.mediaType).toBe(OCI.manifest);
+    expect(manifest.artifactType).toBe('application/vnd.xprim.model.v1');
+    expect(manifest.config).toMatchObject({ mediaType: OCI.empty, digest: EMPTY_DIGEST });
+    expect(manifest.layers.map((l) => l.annotations['org.opencontainers.image.title'])).toEqual(['empty.txt', 'model.bin', 'tokenizer/vocab.txt']);
+    expect(manifest.layers[1]).toMatchObject({ digest: modelDigest, size: (files['model.bin'] as Buffer).length });
+
+    front.requests.length = 0;
+    const again = await runCli(['publish', src, '--to', target, '--json'], base, env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ digest: result.digest, blobsUploaded: 0, bytesUploaded: 0, unchanged: true });
+    expect(front.requests.filter((r) => r.method !== 'HEAD' && r.method !== 'GET')).toEqual([]);
+
+    // One file changed: only its blob goes up, then the manifest.
+    await writeFile(join(src, 'tokenizer/vocab.txt'), 'a\nb\nc\nd\n');
+    front.requests.length = 0;
+    const changed = await runCli(['publish', src, '--to', target], base, env);
+    expect(changed.code, changed.stderr).toBe(0);
+    expect(changed.stdout).toContain('1 blobs uploaded');
+    expect(changed.stdout).toMatch(/digest: sha256:[0-9a-f]{64}/);
+    expect(front.requests.filter((r) => r.method === 'POST').length).toBe(1);
+
+    const dir = join(base, 'project');
+    await mkdir(dir);
+    await writeFile(join(dir, 'models.yaml'), `version: 1\nmodels:\n  pub:\n    oci: ${front.host}/acme/published:v1\n`);
+    const install = await runCli(['install'], dir, env);
+    expect(install.code, install.stderr).toBe(0);
+    for (const [path, bytes] of Object.entries({ ...files, 'tokenizer/vocab.txt': Buffer.from('a\nb\nc\nd\n') })) {
+      expect(sha256(await readFile(join(dir, 'models', 'pub', path))), path).toBe(sha256(bytes));
+    }
+    expect(await readFile(join(dir, 'models.lock'), 'utf8')).toContain('layout: oras');
+  });
+
+  it('refuses a target without a tag and flags of the folder mode', async () => {
+    const base = await tempDir('xprim-oci-pub-');
+    await mkdir(join(base, 'out'));
+    await writeFile(join(base, 'out', 'a'), 'a');
+    const noTag = await runCli(['publish', join(base, 'out'), '--to', `oci://${front.host}/acme/x@sha256:${'a'.repeat(64)}`], base, cliEnv(join(base, 'cache')));
+    expect(noTag.code).toBe(2);
+    expect(noTag.stderr).toContain('oci://HOST/REPO:TAG');
+    const withModel = await runCli(['publish', join(base, 'out'), '--to', `oci://${front.host}/acme/x:v1`, '--model', 'a/b'], base, cliEnv(join(base, 'cache')));
+    expect(withModel.code).toBe(2);
+    expect(withModel.stderr).toContain('--model does not apply');
+    const folder = await runCli(['publish', join(base, 'out'), '--to', join(base, 'registry')], base, cliEnv(join(base, 'cache')));
+    expect(folder.code).toBe(2);
+    expect(folder.stderr).toContain('--model');
+  });
+});
