@@ -75,14 +75,42 @@ export class FolderSource implements RegistrySource {
       }
       throw new ModelsError('E_STORAGE', `cannot read ${path}: ${(error as Error).message}`, { hint: 'check the registry folder permissions' });
     }
-    if (!info.isFile()) return undefined;
-    const validator = `${info.size}-${info.mtimeMs}`;
-    const ranged = options.end !== undefined && (options.validator === undefined || options.validator === validator) && (options.start ?? 0) <= options.end && options.end < info.size;
-    const resume = ranged || (options.start !== undefined && options.start > 0 && options.validator === validator && options.start <= info.size);
-    const start = resume ? (options.start as number) ?? 0 : 0;
-    const end = ranged ? (options.end as number) : info.size - 1;
-    const stream = createReadStream(path, { start, end: Math.max(start, end), highWaterMark: 1 << 20 });
-    return { resumed: resume, validator, length: info.size === 0 ? 0 : end - start + 1, url: path, body: stream, destroy: () => stream.destroy() };
+    return info.isFile() ? openLocalFile(path, info.size, info.mtimeMs, options) : undefined;
+  }
+}
+
+/** A local file's bytes: a range (`end`), or from `start` when the validator (size and mtime) still holds, else from 0. */
+function openLocalFile(path: string, size: number, mtimeMs: number, options: OpenOptions): OpenedBody {
+  const validator = `${size}-${mtimeMs}`;
+  const ranged = options.end !== undefined && (options.validator === undefined || options.validator === validator) && (options.start ?? 0) <= options.end && options.end < size;
+  const resume = ranged || (options.start !== undefined && options.start > 0 && options.validator === validator && options.start <= size);
+  const start = resume ? (options.start as number) ?? 0 : 0;
+  const end = ranged ? (options.end as number) : size - 1;
+  const stream = createReadStream(path, { start, end: Math.max(start, end), highWaterMark: 1 << 20 });
+  return { resumed: resume, validator, length: size === 0 ? 0 : end - start + 1, url: path, body: stream, destroy: () => stream.destroy() };
+}
+
+/**
+ * Objects in local files kept by another tool (a Hugging Face cache): `data/<sha256>` maps to
+ * candidate paths, and the first that exists and that `accept` approves (e.g. after hashing it)
+ * serves. Only read, never written; not remote, so it serves under --offline too.
+ */
+export class LocalFileTableSource implements RegistrySource {
+  readonly remote = false;
+
+  constructor(
+    readonly location: string,
+    private readonly paths: ReadonlyMap<string, readonly string[]>,
+    private readonly accept: (path: string, relPath: string) => Promise<boolean> = () => Promise.resolve(true),
+  ) {}
+
+  async open(relPath: string, options: OpenOptions = {}): Promise<OpenedBody | undefined> {
+    for (const path of this.paths.get(relPath) ?? []) {
+      const info = await stat(path).catch(() => undefined);
+      if (!info?.isFile() || !(await this.accept(path, relPath).catch(() => false))) continue;
+      return openLocalFile(path, info.size, info.mtimeMs, options);
+    }
+    return undefined;
   }
 }
 

@@ -2,18 +2,20 @@
 import type { SourceKind } from '../project/config.js';
 import { ModelsError } from '../util/errors.js';
 import type { SourceAdapter } from './adapter.js';
+import { hfSource } from './hf/adapter.js';
 import { urlSource } from './url/adapter.js';
 import { xprimSource } from './xprim.js';
 
 const adapters: Partial<Record<SourceKind, SourceAdapter>> = {
   xprim: xprimSource,
   url: urlSource,
+  hf: hfSource,
 };
 
 export function adapterFor(kind: SourceKind): SourceAdapter {
   const adapter = adapters[kind];
   if (!adapter) {
-    throw new ModelsError('E_CONFIG', `${kind}: sources are not supported by this version of xprim-models yet`, { hint: 'use a model: (XPRIM registry) or url: entry' });
+    throw new ModelsError('E_CONFIG', `${kind}: sources are not supported by this version of xprim-models yet`, { hint: 'use a model: (XPRIM registry), url: or hf: entry' });
   }
   return adapter;
 }

@@ -1,0 +1,397 @@
+/**
+ * `hf:` sources end to end: the CLI as a child process against the stand-in Hub
+ * (test/support/hub-server.ts: the API, resolve with a 302 to a second origin acting as the file
+ * host, X-Error-Code, gated and private repos, 429), with real temp folders.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type HubServer, startHubServer } from './support/hub-server.js';
+import { cleanTemps, cliEnv, randomish, runCli, sha256, snapshot, tempDir } from './support/robustness.js';
+
+let hub: HubServer;
+beforeAll(async () => {
+  hub = await startHubServer({ treePageSize: 2 });
+});
+afterAll(async () => {
+  await hub.close();
+  await cleanTemps();
+});
+beforeEach(() => hub.reset());
+
+let repoCounter = 0;
+/** A fresh repo name per test: tests share one stand-in Hub. */
+const repoName = (stem: string): string => `acme/${stem}-${++repoCounter}`;
+
+interface Project {
+  base: string;
+  dir: string;
+  cache: string;
+  env: (extra?: Record<string, string | undefined>) => NodeJS.ProcessEnv;
+}
+
+/** A project folder, a cache, and an environment that sees only the stand-in Hub (no machine token or HF cache). */
+async function project(yaml: string): Promise<Project> {
+  const base = await tempDir('xprim-hf-');
+  const dir = join(base, 'project');
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'models.yaml'), `version: 1\nmodels:\n${yaml}`);
+  const cache = join(base, 'cache');
+  const env = (extra: Record<string, string | undefined> = {}) =>
+    cliEnv(cache, {
+      HF_ENDPOINT: hub.url,
+      HF_TOKEN: undefined,
+      HUGGING_FACE_HUB_TOKEN: undefined,
+      HF_TOKEN_PATH: undefined,
+      HUGGINGFACE_HUB_CACHE: undefined,
+      HF_HOME: join(base, 'hf-home'),
+      HF_HUB_CACHE: join(base, 'hf-hub'),
+      ...extra,
+    });
+  return { base, dir, cache, env };
+}
+
+const weights = randomish(700_000, 11);
+const encoder = randomish(90_000, 12);
+const decoder = randomish(80_000, 13);
+const config = '{"model_type":"whisper"}\n';
+const tokenizer = '{"version":"1.0","vocab":{}}\n';
+
+/** A whisper-like repo: LFS weights, git JSON files, an onnx/ folder. */
+async function whisperRepo(id: string, options: { private?: boolean } = {}): Promise<string> {
+  const repo = hub.createRepo(id, options);
+  return repo.commit({
+    files: [
+      { path: '.gitattributes', content: '*.onnx filter=lfs\n' },
+      { path: 'README.md', content: '# tiny\n' },
+      { path: 'config.json', content: config },
+      { path: 'tokenizer.json', content: tokenizer },
+      { path: 'model.safetensors', content: weights, lfs: true },
+      { path: 'onnx/encoder_model.onnx', content: encoder, lfs: true },
+      { path: 'onnx/decoder_model.onnx', content: decoder, lfs: true },
+      { path: 'onnx/empty.txt', content: '' },
+    ],
+  });
+}
+
+const resolveRequests = () => hub.requests.filter((r) => r.path.includes('/resolve/'));
+const apiRequests = () => hub.requests.filter((r) => r.path.startsWith('/api/'));
+
+describe('hf: lock and install', () => {
+  it('pins the commit and every file, installs byte-exact, and a repeat makes no request', async () => {
+    const id = repoName('whisper');
+    const commit = await whisperRepo(id);
+    const p = await project(`  whisper:\n    hf: ${id}\n`);
+    const first = await runCli(['install'], p.dir, p.env());
+    expect(first.code, first.stderr).toBe(0);
+    const dest = join(p.dir, 'models', 'whisper');
+    expect(sha256(await readFile(join(dest, 'model.safetensors')))).toBe(sha256(weights));
+    expect(sha256(await readFile(join(dest, 'onnx', 'encoder_model.onnx')))).toBe(sha256(encoder));
+    expect(await readFile(join(dest, 'config.json'), 'utf8')).toBe(config);
+    expect(await readFile(join(dest, 'onnx', 'empty.txt'), 'utf8')).toBe('');
+
+    const lock = await readFile(join(p.dir, 'models.lock'), 'utf8');
+    expect(lock).toContain('kind: hf');
+    expect(lock).toContain(`repo: ${id}`);
+    expect(lock).toContain('type: model');
+    expect(lock).toContain('revision: main');
+    expect(lock).toContain(`commit: ${commit}`);
+    expect(lock).toContain(`path: model.safetensors, size: ${weights.length}, sha256: ${sha256(weights)}`);
+    expect(lock).toContain(`path: config.json, size: ${config.length}, sha256: ${sha256(config)}`);
+    expect(lock).toContain(`path: onnx/decoder_model.onnx, size: ${decoder.length}, sha256: ${sha256(decoder)}`);
+    // The tree was paged (2 entries a page) and every page asked for.
+    expect(apiRequests().filter((r) => r.path.includes('/tree/')).length).toBeGreaterThan(3);
+    // Git files were fetched once, at lock time, and the install took them from the store.
+    for (const path of ['config.json', 'tokenizer.json', 'README.md', '.gitattributes']) {
+      expect(resolveRequests().filter((r) => r.path.endsWith(`/${path}`)).length, path).toBe(1);
+    }
+    // LFS files: one resolve each, redirected to the file host.
+    await hub.settled();
+    expect(hub.fileHost.requests.map((r) => r.path.split('/').pop()).sort()).toEqual([sha256(decoder), sha256(encoder), sha256(weights)].sort());
+
+    hub.reset();
+    const again = await runCli(['install'], p.dir, p.env());
+    expect(again.code, again.stderr).toBe(0);
+    const frozen = await runCli(['install', '--frozen'], p.dir, p.env());
+    expect(frozen.code, frozen.stderr).toBe(0);
+    await hub.settled();
+    expect(hub.requests).toEqual([]);
+    expect(hub.fileHost.requests).toEqual([]);
+    // A second lock rewrites nothing and asks nothing: the entry did not change.
+    expect((await runCli(['lock'], p.dir, p.env())).code).toBe(0);
+    expect(await readFile(join(p.dir, 'models.lock'), 'utf8')).toBe(lock);
+    expect(hub.requests).toEqual([]);
+
+    const verify = await runCli(['verify'], p.dir, p.env());
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+    const list = await runCli(['list', '--json'], p.dir, p.env());
+    expect(JSON.parse(list.stdout).models[0]).toMatchObject({ name: 'whisper', model: `hf:${id}`, version: 'main', resolved: commit, status: 'installed' });
+  });
+
+  it('install --frozen on a fresh cache makes no API request: resolve downloads only', async () => {
+    const id = repoName('frozen');
+    await whisperRepo(id);
+    const p = await project(`  w:\n    hf: ${id}\n`);
+    expect((await runCli(['lock'], p.dir, p.env())).code).toBe(0);
+    hub.reset();
+    const fresh = join(p.base, 'fresh-cache');
+    const result = await runCli(['install', '--frozen'], p.dir, p.env({ MODELS_CACHE_DIR: fresh }));
+    expect(result.code, result.stderr).toBe(0);
+    expect(apiRequests()).toEqual([]);
+    // Seven non-empty files, one resolve each, at the locked commit.
+    expect(resolveRequests().length).toBe(7);
+    expect(sha256(await readFile(join(p.dir, 'models', 'w', 'model.safetensors')))).toBe(sha256(weights));
+  });
+
+  it('files: and exclude: are globs over repo paths; a pattern that matches nothing exits 3 naming it', async () => {
+    const id = repoName('globs');
+    await whisperRepo(id);
+    const p = await project(`  w:\n    hf: ${id}\n    files: ["*.json", "onnx/*.onnx"]\n    exclude: ["onnx/decoder*"]\n`);
+    const result = await runCli(['install'], p.dir, p.env());
+    expect(result.code, result.stderr).toBe(0);
+    const files = [...(await snapshot(join(p.dir, 'models', 'w'))).keys()].filter((k) => !k.endsWith('/')).sort();
+    expect(files).toEqual(['config.json', 'onnx/encoder_model.onnx', 'tokenizer.json']);
+    // Nothing unselected was downloaded.
+    expect(resolveRequests().some((r) => r.path.endsWith('README.md') || r.path.endsWith('model.safetensors'))).toBe(false);
+
+    await writeFile(join(p.dir, 'models.yaml'), `version: 1\nmodels:\n  w:\n    hf: ${id}\n    files: ["*.onnx"]\n`);
+    const none = await runCli(['lock'], p.dir, p.env());
+    expect(none.code, none.stderr).toBe(3);
+    expect(none.stderr).toContain('files: "*.onnx" matches no file');
+    expect(none.stderr).toContain('**/*.onnx');
+  });
+
+  it('a dataset repo: datasets/<org>/<repo>, under /api/datasets/ and /datasets/…/resolve/', async () => {
+    const id = repoName('data');
+    const csv = 'a,b\n1,2\n';
+    const parquet = randomish(50_000, 14);
+    await hub.createRepo(id, { type: 'dataset' }).commit({ files: [{ path: 'train.csv', content: csv }, { path: 'data/train.parquet', content: parquet, lfs: true }] });
+    const p = await project(`  ds:\n    hf: datasets/${id}\n`);
+    const result = await runCli(['install'], p.dir, p.env());
+    expect(result.code, result.stderr).toBe(0);
+    expect(await readFile(join(p.dir, 'models', 'ds', 'train.csv'), 'utf8')).toBe(csv);
+    expect(sha256(await readFile(join(p.dir, 'models', 'ds', 'data', 'train.parquet')))).toBe(sha256(parquet));
+    expect(apiRequests().every((r) => r.path.startsWith(`/api/datasets/${id}/`))).toBe(true);
+    expect(resolveRequests().every((r) => r.path.startsWith(`/datasets/${id}/resolve/`))).toBe(true);
+    expect(await readFile(join(p.dir, 'models.lock'), 'utf8')).toContain('type: dataset');
+  });
+
+  it('a tag, a refs/pr/N ref (URL-encoded) and a 40-hex commit pin the commit they name', async () => {
+    const id = repoName('refs');
+    const repo = hub.createRepo(id);
+    const c1 = await repo.commit({ files: [{ path: 'v.txt', content: 'one\n' }] });
+    repo.tag('v1', c1);
+    const c2 = await repo.commit({ files: [{ path: 'v.txt', content: 'two\n' }] });
+    repo.pullRequest(1, c2);
+    await repo.commit({ files: [{ path: 'v.txt', content: 'three\n' }] });
+    const p = await project(`  tag:\n    hf: ${id}\n    revision: v1\n  pr:\n    hf: ${id}\n    revision: refs/pr/1\n    path: pr\n  pinned:\n    hf: ${id}\n    revision: ${c1}\n`);
+    const result = await runCli(['install'], p.dir, p.env());
+    expect(result.code, result.stderr).toBe(0);
+    expect(await readFile(join(p.dir, 'models', 'tag', 'v.txt'), 'utf8')).toBe('one\n');
+    expect(await readFile(join(p.dir, 'models', 'pr', 'v.txt'), 'utf8')).toBe('two\n');
+    expect(await readFile(join(p.dir, 'models', 'pinned', 'v.txt'), 'utf8')).toBe('one\n');
+    expect(apiRequests().some((r) => r.path === `/api/models/${id}/revision/refs%2Fpr%2F1`)).toBe(true);
+  });
+});
+
+describe('hf: tokens and refusals', () => {
+  it('a private repo with HF_TOKEN: the token goes to the Hub only, never to the file host, the output, the lock or the log', async () => {
+    const id = repoName('private');
+    await whisperRepo(id, { private: true });
+    const token = 'hf_secretToken123456';
+    hub.addToken(token);
+    hub.repo(id).granted.add(token);
+    const p = await project(`  w:\n    hf: ${id}\n`);
+    const result = await runCli(['install', '--verbose'], p.dir, p.env({ HF_TOKEN: token, MODELS_TOKEN: 'models-secret' }));
+    expect(result.code, result.stderr).toBe(0);
+    expect(sha256(await readFile(join(p.dir, 'models', 'w', 'model.safetensors')))).toBe(sha256(weights));
+    await hub.settled();
+    expect(hub.requests.length).toBeGreaterThan(0);
+    expect(hub.requests.every((r) => r.authorization === `Bearer ${token}`)).toBe(true);
+    expect(hub.fileHost.requests.length).toBe(3);
+    expect(hub.fileHost.requests.every((r) => r.authorization === undefined)).toBe(true);
+    const lock = await readFile(join(p.dir, 'models.lock'), 'utf8');
+    for (const text of [result.stdout, result.stderr, lock]) {
+      expect(text).not.toContain(token);
+      expect(text).not.toContain('models-secret');
+    }
+    // The verbose log did log the requests (so the check above means something).
+    expect(result.stderr).toContain('/resolve/');
+  });
+
+  it('without HF_TOKEN the stored token ($HF_HOME/token) is used', async () => {
+    const id = repoName('stored');
+    await whisperRepo(id, { private: true });
+    const token = 'hf_storedToken98765';
+    hub.addToken(token);
+    hub.repo(id).granted.add(token);
+    const p = await project(`  w:\n    hf: ${id}\n    files: [config.json]\n`);
+    await mkdir(join(p.base, 'hf-home'), { recursive: true });
+    await writeFile(join(p.base, 'hf-home', 'token'), `${token}\n`);
+    const result = await runCli(['install'], p.dir, p.env());
+    expect(result.code, result.stderr).toBe(0);
+    expect(hub.requests.every((r) => r.authorization === `Bearer ${token}`)).toBe(true);
+  });
+
+  it('a private repo without a token, and a gated repo without access, exit 9 naming HF_TOKEN', async () => {
+    const priv = repoName('private');
+    await whisperRepo(priv, { private: true });
+    const p = await project(`  w:\n    hf: ${priv}\n`);
+    const anonymous = await runCli(['install'], p.dir, p.env());
+    expect(anonymous.code, anonymous.stderr).toBe(9);
+    expect(anonymous.stderr).toContain(`hf:${priv}`);
+    expect(anonymous.stderr).toContain('HF_TOKEN');
+
+    const gated = repoName('gated');
+    await whisperRepo(gated);
+    hub.gate(gated, ['hf_accepted']);
+    hub.addToken('hf_notAccepted');
+    await writeFile(join(p.dir, 'models.yaml'), `version: 1\nmodels:\n  g:\n    hf: ${gated}\n`);
+    const noToken = await runCli(['install'], p.dir, p.env());
+    expect(noToken.code, noToken.stderr).toBe(9);
+    expect(noToken.stderr).toContain('gated');
+    expect(noToken.stderr).toContain('HF_TOKEN');
+    const notAccepted = await runCli(['install'], p.dir, p.env({ HF_TOKEN: 'hf_notAccepted' }));
+    expect(notAccepted.code, notAccepted.stderr).toBe(9);
+    expect(notAccepted.stderr).toContain('accept its terms');
+    expect(notAccepted.stderr).not.toContain('hf_notAccepted');
+    const invalid = await runCli(['install'], p.dir, p.env({ HF_TOKEN: 'hf_bogus' }));
+    expect(invalid.code, invalid.stderr).toBe(9);
+    const accepted = await runCli(['install'], p.dir, p.env({ HF_TOKEN: 'hf_accepted' }));
+    expect(accepted.code, accepted.stderr).toBe(0);
+    expect(sha256(await readFile(join(p.dir, 'models', 'g', 'model.safetensors')))).toBe(sha256(weights));
+  });
+
+  it('a gated repo of LFS files only locks without a token; install then exits 9, and the file host never sees a request', async () => {
+    const id = repoName('gated-lfs');
+    await hub.createRepo(id).commit({ files: [{ path: 'w.bin', content: randomish(5000, 15), lfs: true }] });
+    hub.gate(id, ['hf_ok']);
+    const p = await project(`  g:\n    hf: ${id}\n`);
+    const result = await runCli(['install'], p.dir, p.env());
+    expect(result.code, result.stderr).toBe(9);
+    expect(result.stderr).toContain('HF_TOKEN');
+    await hub.settled();
+    expect(hub.fileHost.requests).toEqual([]);
+    await expect(readFile(join(p.dir, 'models', 'g', 'w.bin'))).rejects.toThrow();
+  });
+
+  it('a missing repo (with a token), revision or file exits 3 naming it', async () => {
+    const id = repoName('exists');
+    await whisperRepo(id);
+    hub.addToken('hf_valid');
+    const p = await project(`  w:\n    hf: acme/does-not-exist\n`);
+    const repo = await runCli(['lock'], p.dir, p.env({ HF_TOKEN: 'hf_valid' }));
+    expect(repo.code, repo.stderr).toBe(3);
+    expect(repo.stderr).toContain('hf:acme/does-not-exist');
+    await writeFile(join(p.dir, 'models.yaml'), `version: 1\nmodels:\n  w:\n    hf: ${id}\n    revision: no-such-branch\n`);
+    const revision = await runCli(['lock'], p.dir, p.env());
+    expect(revision.code, revision.stderr).toBe(3);
+    expect(revision.stderr).toContain('revision "no-such-branch" not found');
+    await writeFile(join(p.dir, 'models.yaml'), `version: 1\nmodels:\n  w:\n    hf: ${id}\n    files: [missing.bin]\n`);
+    const file = await runCli(['lock'], p.dir, p.env());
+    expect(file.code, file.stderr).toBe(3);
+    expect(file.stderr).toContain('"missing.bin"');
+    await expect(readFile(join(p.dir, 'models.lock'))).rejects.toThrow();
+  });
+
+  it('a 429 with Retry-After is waited out', async () => {
+    const id = repoName('limited');
+    await hub.createRepo(id).commit({ files: [{ path: 'a.txt', content: 'a\n' }] });
+    const p = await project(`  a:\n    hf: ${id}\n`);
+    hub.rateLimit({ times: 1, resetSeconds: 1 });
+    const started = Date.now();
+    const result = await runCli(['install'], p.dir, p.env());
+    expect(result.code, result.stderr).toBe(0);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    expect(hub.requests.filter((r) => r.status === 429).length).toBe(1);
+  });
+});
+
+describe('hf: integrity, reuse and updates', () => {
+  it('a corrupted LFS body from the file host exits 6 and installs nothing', async () => {
+    const corrupt = await startHubServer({ fileHost: { fault: () => ({ kind: 'corrupt' }) } });
+    try {
+      const id = 'acme/corrupt';
+      await corrupt.createRepo(id).commit({ files: [{ path: 'config.json', content: config }, { path: 'w.bin', content: randomish(40_000, 16), lfs: true }] });
+      const p = await project(`  c:\n    hf: ${id}\n`);
+      const result = await runCli(['install'], p.dir, p.env({ HF_ENDPOINT: corrupt.url, MODELS_RETRIES: '3' }));
+      expect(result.code, result.stderr).toBe(6);
+      await expect(readFile(join(p.dir, 'models', 'c', 'config.json'))).rejects.toThrow();
+    } finally {
+      await corrupt.close();
+    }
+  });
+
+  it('reuses a local Hugging Face cache (HF_HUB_CACHE): no download, nothing written there; a corrupt blob there is passed over', async () => {
+    const id = repoName('cached');
+    await whisperRepo(id);
+    const p = await project(`  w:\n    hf: ${id}\n`);
+    const hfCache = join(p.base, 'hf-hub');
+    const folder = await hub.writeLocalCache(hfCache, id, 'main');
+    const before = await snapshot(hfCache);
+    const result = await runCli(['install', '--verbose'], p.dir, p.env());
+    expect(result.code, result.stderr).toBe(0);
+    expect(sha256(await readFile(join(p.dir, 'models', 'w', 'model.safetensors')))).toBe(sha256(weights));
+    expect(await readFile(join(p.dir, 'models', 'w', 'config.json'), 'utf8')).toBe(config);
+    await hub.settled();
+    expect(resolveRequests()).toEqual([]);
+    expect(hub.fileHost.requests).toEqual([]);
+    expect(result.stderr).toContain('HF_HUB_CACHE');
+    expect(await snapshot(hfCache)).toEqual(before);
+
+    // A damaged blob in the local cache is not used: that one file comes from the Hub.
+    const blob = join(folder, 'blobs', sha256(encoder));
+    await rm(blob);
+    await writeFile(blob, Buffer.alloc(encoder.length, 1));
+    const fresh = join(p.base, 'cache-2');
+    await rm(join(p.dir, 'models'), { recursive: true });
+    hub.reset();
+    const again = await runCli(['install', '--frozen'], p.dir, p.env({ MODELS_CACHE_DIR: fresh }));
+    expect(again.code, again.stderr).toBe(0);
+    expect(sha256(await readFile(join(p.dir, 'models', 'w', 'onnx', 'encoder_model.onnx')))).toBe(sha256(encoder));
+    await hub.settled();
+    expect(hub.fileHost.requests.map((r) => r.path.split('/').pop())).toEqual([sha256(encoder)]);
+  });
+
+  it('outdated: a commit pin is current with no request; a moved branch is outdated only when a selected file changed; update follows it', async () => {
+    const id = repoName('moving');
+    const repo = hub.createRepo(id);
+    const c1 = await repo.commit({ files: [{ path: 'config.json', content: config }, { path: 'w.bin', content: weights, lfs: true }, { path: 'README.md', content: 'v1\n' }] });
+    const p = await project(`  w:\n    hf: ${id}\n    exclude: [README.md]\n  pinned:\n    hf: ${id}\n    revision: ${c1}\n`);
+    expect((await runCli(['install'], p.dir, p.env())).code).toBe(0);
+    hub.reset();
+    const current = await runCli(['outdated', '--json'], p.dir, p.env());
+    expect(current.code, current.stderr).toBe(0);
+    expect(hub.requests.filter((r) => r.path.includes('/revision/')).length).toBe(1); // the branch only
+
+    // Only an unselected file changes: still current.
+    await repo.commit({ files: [{ path: 'README.md', content: 'v2\n' }] });
+    const unselected = await runCli(['outdated', '--json'], p.dir, p.env());
+    expect(unselected.code, unselected.stdout).toBe(0);
+
+    const newWeights = randomish(700_000, 17);
+    const c3 = await repo.commit({ files: [{ path: 'w.bin', content: newWeights, lfs: true }] });
+    hub.reset();
+    const moved = await runCli(['outdated', '--json'], p.dir, p.env());
+    expect(moved.code, moved.stdout).toBe(1);
+    const rows = JSON.parse(moved.stdout).models as Array<{ name: string; status: string; detail?: string; latest?: { resolved: string } }>;
+    expect(rows.find((r) => r.name === 'pinned')?.status).toBe('current');
+    const w = rows.find((r) => r.name === 'w');
+    expect(w).toMatchObject({ status: 'outdated', latest: { resolved: c3 } });
+    expect(w?.detail).toContain(`main moved ${c1.slice(0, 7)} → ${c3.slice(0, 7)}`);
+    expect(w?.detail).toContain('w.bin');
+    // The unchanged git file was recognised from the store: not fetched again.
+    expect(resolveRequests()).toEqual([]);
+
+    hub.reset();
+    const update = await runCli(['update', 'w'], p.dir, p.env());
+    expect(update.code, update.stderr).toBe(0);
+    expect(sha256(await readFile(join(p.dir, 'models', 'w', 'w.bin')))).toBe(sha256(newWeights));
+    expect(sha256(await readFile(join(p.dir, 'models', 'pinned', 'w.bin')))).toBe(sha256(weights));
+    await hub.settled();
+    // Only the file whose sha256 changed was downloaded.
+    expect(resolveRequests().map((r) => r.path.split('/').pop())).toEqual(['w.bin']);
+    expect(hub.fileHost.requests.map((r) => r.path.split('/').pop())).toEqual([sha256(newWeights)]);
+    expect(await readFile(join(p.dir, 'models.lock'), 'utf8')).toContain(`commit: ${c3}`);
+  });
+});
