@@ -138,6 +138,8 @@ export interface SourceAuth {
   refused?(challenge: string | undefined): Promise<boolean>;
   /** What to tell the user on a refusal. */
   hint: string;
+  /** A 401/403 in the source's own words (the Hub's X-Error-Code), or undefined for the plain message. */
+  explain?(status: number, headers: HttpResponse['headers'], url: string): ModelsError | undefined;
 }
 
 /**
@@ -178,9 +180,9 @@ export async function openUrl(http: HttpClient, url: string, options: OpenOption
     await drain(response.body);
     response = await authorizedGet(http, url, headers, options.signal, auth, anonymous);
   }
-  if (response.status === 401) {
+  if (response.status === 401 || response.status === 403) {
     await drain(response.body);
-    throw statusError(401, response.url, auth?.hint);
+    throw auth?.explain?.(response.status, response.headers, response.url) ?? statusError(response.status, response.url, auth?.hint);
   }
   if (response.status === 404) {
     await drain(response.body);
@@ -201,7 +203,7 @@ async function authorizedGet(http: HttpClient, url: string, headers: Record<stri
     anonymous: auth !== undefined || anonymous,
     ...(signal ? { signal } : {}),
     ...(authorization ? { authorization } : {}),
-    ...(auth ? { passStatuses: [401], authHint: auth.hint } : {}),
+    ...(auth ? { passStatuses: [401, 403], authHint: auth.hint } : {}),
   });
 }
 

@@ -46,7 +46,7 @@ export function hubError(status: number, headers: Headers, ask: HubAsk, settings
     case 'RepoNotFound':
       if (!settings.token) {
         return new ModelsError('E_AUTH', `${label}: repository not found, or private (without a token the Hub does not say which): ${where}`, {
-          hint: `check the name (a dataset is hf: datasets/<org>/<repo>); ${tokenHint(settings, ask.ref)}`,
+          hint: 'check the name (a dataset is hf: datasets/<org>/<repo>); for a private repo, set HF_TOKEN to a token that can read it (or run `hf auth login`)',
         });
       }
       return new ModelsError('E_NOT_FOUND', `${label}: repository not found, or the token from ${settings.tokenFrom ?? 'HF_TOKEN'} cannot read it: ${where}`, {
