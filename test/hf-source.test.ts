@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type HubServer, startHubServer } from './support/hub-server.js';
-import { cleanTemps, cliEnv, randomish, runCli, sha256, snapshot, tempDir } from './support/robustness.js';
+import { cleanTemps, cliEnv, randomish, runCli, sha256, sleep, snapshot, startCli, tempDir } from './support/robustness.js';
 
 let hub: HubServer;
 beforeAll(async () => {
@@ -395,3 +395,98 @@ describe('hf: integrity, reuse and updates', () => {
     expect(await readFile(join(p.dir, 'models.lock'), 'utf8')).toContain(`commit: ${c3}`);
   });
 });
+
+describe('hf: commands and interruptions', () => {
+  it('models add hf:ORG/REPO@REV --files, then info shows repo, revision and commit; --offline installs from HF_HUB_CACHE alone', async () => {
+    const id = repoName('added');
+    const commit = await whisperRepo(id);
+    hub.repo(id).tag('v1', commit);
+    const p = await project('');
+    await writeFile(join(p.dir, 'models.yaml'), 'version: 1\n# our models\nmodels: {}\n');
+    const added = await runCli(['add', `hf:${id}@v1`, '--files', '*.json', 'onnx/*.onnx'], p.dir, p.env());
+    expect(added.code, added.stderr).toBe(0);
+    const yaml = await readFile(join(p.dir, 'models.yaml'), 'utf8');
+    expect(yaml).toContain('# our models');
+    expect(yaml).toContain(`hf: ${id}`);
+    const name = id.split('/')[1] as string;
+    const installed = [...(await snapshot(join(p.dir, 'models', name))).keys()].filter((k) => !k.endsWith('/')).sort();
+    expect(installed).toEqual(['config.json', 'onnx/decoder_model.onnx', 'onnx/encoder_model.onnx', 'tokenizer.json']);
+
+    const info = await runCli(['info', name, '--json'], p.dir, p.env());
+    expect(info.code, info.stderr).toBe(0);
+    expect(JSON.parse(info.stdout)).toMatchObject({ model: `hf:${id}`, version: 'v1', resolved: commit, metadata: { repo: id, revision: 'v1', commit, type: 'model' }, install: { status: 'installed' } });
+    const text = await runCli(['info', name], p.dir, p.env());
+    expect(text.stdout).toContain(commit);
+
+    // A machine without our cache but with the Hub's own cache: --offline is enough.
+    await hub.writeLocalCache(join(p.base, 'hf-hub'), id, 'v1');
+    await rm(join(p.dir, 'models'), { recursive: true });
+    hub.reset();
+    const offline = await runCli(['install', '--frozen', '--offline'], p.dir, p.env({ MODELS_CACHE_DIR: join(p.base, 'other-cache') }));
+    expect(offline.code, offline.stderr).toBe(0);
+    expect(hub.requests).toEqual([]);
+    // Without it, --offline says what is missing (exit 5).
+    await rm(join(p.dir, 'models'), { recursive: true });
+    const none = await runCli(['install', '--frozen', '--offline'], p.dir, p.env({ MODELS_CACHE_DIR: join(p.base, 'third-cache'), HF_HUB_CACHE: join(p.base, 'empty') }));
+    expect(none.code, none.stderr).toBe(5);
+    expect(none.stderr).toContain('--offline');
+  });
+
+  it('doctor checks the Hub and the token (whoami), and asks no XPRIM registry for an hf:-only project', async () => {
+    const id = repoName('doctor');
+    await hub.createRepo(id).commit({ files: [{ path: 'a.txt', content: 'a\n' }] });
+    hub.addToken('hf_doctorToken');
+    const p = await project(`  a:\n    hf: ${id}\n`);
+    const hubCheck = async (env: NodeJS.ProcessEnv) => {
+      const result = await runCli(['doctor', '--json'], p.dir, env);
+      expect(result.stdout + result.stderr).not.toContain('hf_doctorToken');
+      const checks = JSON.parse(result.stdout).checks as Array<{ area: string; subject: string; status: string; message: string }>;
+      expect(checks.filter((c) => c.area === 'registry').map((c) => c.subject)).toEqual([hub.url]);
+      return checks.find((c) => c.subject === hub.url);
+    };
+    expect(await hubCheck(p.env())).toMatchObject({ status: 'ok', message: expect.stringContaining('no token') });
+    expect(await hubCheck(p.env({ HF_TOKEN: 'hf_doctorToken' }))).toMatchObject({ status: 'ok', message: expect.stringContaining('the token from HF_TOKEN is valid') });
+    expect(await hubCheck(p.env({ HF_TOKEN: 'hf_wrong' }))).toMatchObject({ status: 'fail', message: expect.stringContaining('refuses the token from HF_TOKEN') });
+    expect(hub.requests.every((r) => r.path === '/api/whoami-v2')).toBe(true);
+  });
+
+  it('kill -9 mid-file resumes with Range, fetching little more than what was missing', async () => {
+    const slow = await startHubServer({ fileHost: { bytesPerSecond: 8 * 1024 * 1024 } });
+    try {
+      const size = 24 * 1024 * 1024;
+      const big = randomish(size, 18);
+      await slow.createRepo('acme/big').commit({ files: [{ path: 'big.bin', content: big, lfs: true }] });
+      const p = await project('  big:\n    hf: acme/big\n');
+      const env = p.env({ HF_ENDPOINT: slow.url });
+      expect((await runCli(['lock'], p.dir, env)).code).toBe(0);
+      const { child, done } = startCli(['install', '--frozen'], p.dir, env);
+      for (let i = 0; i < 200; i++) {
+        await sleep(50);
+        if ((await journalProgress(join(p.cache, 'v1', 'partial'))) >= 4 * 1024 * 1024) break;
+      }
+      child.kill('SIGKILL');
+      await done;
+      await slow.settled();
+      expect(slow.fileHost.requests.reduce((s, r) => s + r.bytesSent, 0)).toBeLessThan(size);
+      slow.reset();
+      const resumed = await runCli(['install', '--frozen'], p.dir, env);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      expect(sha256(await readFile(join(p.dir, 'models', 'big', 'big.bin')))).toBe(sha256(big));
+      await slow.settled();
+      expect(slow.fileHost.requests[0]?.range).toMatch(/^bytes=\d+-$/);
+      expect(slow.fileHost.requests.reduce((s, r) => s + r.bytesSent, 0)).toBeLessThan(size - 3 * 1024 * 1024);
+    } finally {
+      await slow.close();
+    }
+  }, 60_000);
+});
+
+/** The most bytes any in-flight chunk of the cache's partial downloads has recorded. */
+async function journalProgress(partial: string): Promise<number> {
+  const { readdir } = await import('node:fs/promises');
+  const dirs = await readdir(partial).catch(() => [] as string[]);
+  const texts = await Promise.all(dirs.map((d) => readFile(join(partial, d, 'journal'), 'utf8').catch(() => '')));
+  let best = 0;
+  for (const m of texts.join('\n').matchAll(/prog\t\d+\t(\d+)/g)) best = Math.max(best, Number(m[1]));
+  return best;
+}

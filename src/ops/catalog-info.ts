@@ -6,7 +6,8 @@ import { own } from '../util/dictionary.js';
 import { resolve } from 'node:path';
 import { type ModelEntry, matchesPlatform, resolveRegistry } from '../project/config.js';
 import { ModelsError } from '../util/errors.js';
-import { type LockedModel, specHash } from '../project/lockfile.js';
+import { type LockedModel, entrySpecHash } from '../project/lockfile.js';
+import { adapterFor } from '../sources/index.js';
 import type { Project } from '../project/project.js';
 import { type Catalog, fetchCatalog, resolveVersion } from '../registry/catalog.js';
 import { type ManifestLayout } from '../registry/manifest.js';
@@ -64,7 +65,7 @@ export async function installStatuses(project: Project, options: { root?: string
       ...(locked ? { resolved: locked.resolved, manifest: locked.manifest, size: locked.size, files: locked.files.length } : {}),
     };
     if (!matchesPlatform(entry, platform)) return { ...base, status: 'other-platform', detail: `not for ${platform.os}-${platform.arch}` };
-    if (!locked || locked.spec !== specHash(entry)) return { ...base, status: 'unlocked', detail: 'not in models.lock, or changed since: run `models lock`' };
+    if (!locked || locked.spec !== entrySpecHash(entry)) return { ...base, status: 'unlocked', detail: 'not in models.lock, or changed since: run `models lock`' };
     const record = own(state.models, entry.name);
     if (!record) return { ...base, status: 'missing', detail: readinessProblem ?? 'not installed' };
     if (record.manifest !== locked.manifest || record.path !== entry.path) {
@@ -252,6 +253,7 @@ async function entryInfo(session: Session, project: Project, entry: ModelEntry, 
     });
   }
   const locked: LockedModel | undefined = own(project.lock?.models, entry.name);
+  if (entry.kind !== 'xprim') return pinnedInfo(session, project, entry, locked, options);
   let catalogResult: { catalog: Catalog; url: string } | undefined;
   let catalogError: unknown;
   let now: ReturnType<typeof resolveVersion> | undefined;
@@ -262,7 +264,7 @@ async function entryInfo(session: Session, project: Project, entry: ModelEntry, 
     // For a locked entry the registry is optional: the lock and the stored manifest say enough.
     catalogError = error;
   }
-  if (!locked || locked.spec !== specHash(entry) || options.remote) {
+  if (!locked || locked.spec !== entrySpecHash(entry) || options.remote) {
     if (!now) throw catalogError;
     const layout = await manifestOf(session, entry.registryUrl, now.manifest, `${entry.model}@${now.resolved}`, options.signal);
     const statuses = locked ? await installStatuses(project, { root: options.root }) : undefined;
@@ -297,6 +299,30 @@ async function entryInfo(session: Session, project: Project, entry: ModelEntry, 
     ...(metadata ? { metadata } : {}),
     install: { status: status.status, path: status.path, ...(status.detail ? { detail: status.detail } : {}) },
     ...(now ? { latest: { resolved: now.resolved, manifest: now.manifest } } : {}),
+  };
+}
+
+/** A url:, hf: or oci: entry: everything comes from the lock (its source says what is current with --remote). */
+async function pinnedInfo(session: Session, project: Project, entry: ModelEntry, locked: LockedModel | undefined, options: InfoOptions): Promise<ModelInfo> {
+  if (!locked || locked.spec !== entrySpecHash(entry)) {
+    throw new ModelsError('E_USAGE', `${entry.name} is not in models.lock, or changed since`, { hint: 'run `models lock`' });
+  }
+  const adapter = adapterFor(entry.kind);
+  const { layout } = await adapter.content({ session, store: session.store, signal: options.signal }, entry, locked);
+  const status = (await installStatuses(project, { root: options.root })).models.find((m) => m.name === entry.name) as ModelStatus;
+  const now = options.remote ? (await adapter.check({ session, signal: options.signal, memo: new Map() }, entry, locked)).latest : undefined;
+  return {
+    kind: 'model',
+    name: entry.name,
+    model: locked.model,
+    version: locked.version,
+    resolved: locked.resolved,
+    registry: locked.registry,
+    manifest: locked.manifest,
+    ...describeLayout(layout),
+    ...(locked.pin ? { metadata: { ...locked.pin } } : {}),
+    install: { status: status.status, path: status.path, ...(status.detail ? { detail: status.detail } : {}) },
+    ...(now ? { latest: now } : {}),
   };
 }
 
