@@ -294,7 +294,7 @@ describe('hf: tokens and refusals', () => {
     await expect(readFile(join(p.dir, 'models.lock'))).rejects.toThrow();
   });
 
-  it('a 429 with Retry-After is waited out', async () => {
+  it('a 429 is waited out for as long as Retry-After, or the RateLimit header, says', async () => {
     const id = repoName('limited');
     await hub.createRepo(id).commit({ files: [{ path: 'a.txt', content: 'a\n' }] });
     const p = await project(`  a:\n    hf: ${id}\n`);
@@ -304,10 +304,41 @@ describe('hf: tokens and refusals', () => {
     expect(result.code, result.stderr).toBe(0);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
     expect(hub.requests.filter((r) => r.status === 429).length).toBe(1);
+
+    // Without Retry-After, the RateLimit header's reset (t=) says how long to wait.
+    const limited = await startHubServer({ fault: (req, attempt) => (req.path.includes('/revision/') && attempt === 1 ? { status: 429, headers: { RateLimit: '"api";r=0;t=4' } } : undefined) });
+    try {
+      await limited.createRepo('acme/r').commit({ files: [{ path: 'a.txt', content: 'a\n' }] });
+      await writeFile(join(p.dir, 'models.yaml'), 'version: 1\nmodels:\n  r:\n    hf: acme/r\n');
+      const begun = Date.now();
+      const second = await runCli(['lock'], p.dir, p.env({ HF_ENDPOINT: limited.url }));
+      expect(second.code, second.stderr).toBe(0);
+      expect(Date.now() - begun).toBeGreaterThanOrEqual(4000);
+    } finally {
+      await limited.close();
+    }
   });
 });
 
 describe('hf: integrity, reuse and updates', () => {
+  it('the same bytes in two repos are fetched once; a Xet-backed repo is pinned by lfs.oid (the sha256), not the Xet hash', async () => {
+    const xet = await startHubServer({ xet: true });
+    try {
+      const shared = randomish(300_000, 19);
+      await xet.createRepo('acme/one').commit({ files: [{ path: 'w.bin', content: shared, lfs: true }] });
+      await xet.createRepo('acme/two').commit({ files: [{ path: 'weights/w.bin', content: shared, lfs: true }, { path: 'x.bin', content: randomish(1000, 20), lfs: true }] });
+      const p = await project('  one:\n    hf: acme/one\n  two:\n    hf: acme/two\n');
+      const result = await runCli(['install'], p.dir, p.env({ HF_ENDPOINT: xet.url }));
+      expect(result.code, result.stderr).toBe(0);
+      expect(await readFile(join(p.dir, 'models.lock'), 'utf8')).toContain(`path: weights/w.bin, size: 300000, sha256: ${sha256(shared)}`);
+      expect(sha256(await readFile(join(p.dir, 'models', 'two', 'weights', 'w.bin')))).toBe(sha256(shared));
+      await xet.settled();
+      expect(xet.fileHost.requests.filter((r) => r.path.endsWith(sha256(shared))).length).toBe(1);
+    } finally {
+      await xet.close();
+    }
+  });
+
   it('a corrupted LFS body from the file host exits 6 and installs nothing', async () => {
     const corrupt = await startHubServer({ fileHost: { fault: () => ({ kind: 'corrupt' }) } });
     try {
