@@ -192,6 +192,24 @@ describe('hf: lock and install', () => {
     expect(await readFile(join(p.dir, 'models', 'pinned', 'v.txt'), 'utf8')).toBe('one\n');
     expect(apiRequests().some((r) => r.path === `/api/models/${id}/revision/refs%2Fpr%2F1`)).toBe(true);
   });
+
+  it('a renamed repo: the Hub\'s 307 to the new name is followed, token and all, on the same origin', async () => {
+    const from = repoName('old-name');
+    const to = repoName('new-name');
+    await whisperRepo(from, { private: true });
+    const token = 'hf_renameToken';
+    hub.addToken(token);
+    hub.repo(from).granted.add(token);
+    hub.renameRepo(from, to);
+    const p = await project(`  w:\n    hf: ${from}\n    files: ["*.json", "onnx/*.onnx"]\n`);
+    const result = await runCli(['install'], p.dir, p.env({ HF_TOKEN: token }));
+    expect(result.code, result.stderr).toBe(0);
+    expect(sha256(await readFile(join(p.dir, 'models', 'w', 'onnx', 'encoder_model.onnx')))).toBe(sha256(encoder));
+    expect(hub.requests.some((r) => r.status === 307)).toBe(true);
+    expect(hub.requests.every((r) => r.authorization === `Bearer ${token}`)).toBe(true);
+    await hub.settled();
+    expect(hub.fileHost.requests.every((r) => r.authorization === undefined)).toBe(true);
+  });
 });
 
 describe('hf: tokens and refusals', () => {

@@ -4,6 +4,7 @@
  * (`{models|datasets|spaces}--{org}--{name}`, huggingface_hub's repo_folder_name).
  */
 import { join } from 'node:path';
+import { ModelsError } from '../../util/errors.js';
 import type { HubSettings } from './settings.js';
 
 export type RepoType = 'model' | 'dataset' | 'space';
@@ -46,7 +47,13 @@ export function cacheFolder(settings: HubSettings, ref: RepoRef): string {
   return join(settings.hubCache, [`${ref.type}s`, ...ref.repo.split('/')].join('--'));
 }
 
-/** The lock pin's repo reference. */
+const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
+
+/** The lock pin's repo reference; a repo id that could leave a URL path or the cache folder is refused. */
 export function refOfPin(pin: Record<string, string | number> | undefined): RepoRef & { commit: string; revision: string } {
-  return { repo: String(pin?.repo ?? ''), type: (pin?.type ?? 'model') as RepoType, commit: String(pin?.commit ?? ''), revision: String(pin?.revision ?? '') };
+  const repo = String(pin?.repo ?? '');
+  if (!REPO_ID.test(repo) || repo.includes('..')) {
+    throw new ModelsError('E_LOCKFILE', `models.lock: hf: repo ${JSON.stringify(repo)} is not <org>/<repo>`, { hint: 'models.lock is written by xprim-models: restore it from version control, or run `models lock --update`' });
+  }
+  return { repo, type: (pin?.type ?? 'model') as RepoType, commit: String(pin?.commit ?? ''), revision: String(pin?.revision ?? '') };
 }
