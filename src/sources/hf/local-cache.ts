@@ -6,7 +6,7 @@
  * and nothing is ever written there: bytes are copied into our own store.
  */
 import { createHash } from 'node:crypto';
-import { lstat, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LockedFile } from '../../project/lockfile.js';
 import { LocalFileTableSource, type OpenedBody, type RegistrySource } from '../../registry/source.js';
@@ -44,7 +44,8 @@ export async function cachedGitFile(settings: HubSettings, ref: RepoRef, commit:
  */
 export async function hubCacheSource(settings: HubSettings, ref: RepoRef, commit: string, files: LockedFile[]): Promise<RegistrySource | undefined> {
   const folder = cacheFolder(settings, ref);
-  if (!(await lstat(folder).then((i) => i.isDirectory(), () => false))) return undefined;
+  // stat, not lstat: a cache folder the user moved elsewhere and linked back is still the cache.
+  if (!(await stat(folder).then((i) => i.isDirectory(), () => false))) return undefined;
   const table = new Map<string, string[]>();
   const sizes = new Map<string, number>();
   for (const f of files) {
