@@ -357,6 +357,23 @@ describe('hf: integrity, reuse and updates', () => {
     }
   });
 
+  it('a large LFS file comes as concurrent ranges from the file host, none of them with the token', async () => {
+    const id = repoName('ranged');
+    const big = randomish(6 * 1024 * 1024 + 5, 21);
+    await hub.createRepo(id, { private: true }).commit({ files: [{ path: 'big.bin', content: big, lfs: true }] });
+    const token = 'hf_rangeToken';
+    hub.addToken(token);
+    hub.repo(id).granted.add(token);
+    const p = await project(`  big:\n    hf: ${id}\n`);
+    const result = await runCli(['install'], p.dir, p.env({ HF_TOKEN: token, MODELS_RANGE_SIZE: String(1024 * 1024) }));
+    expect(result.code, result.stderr).toBe(0);
+    expect(sha256(await readFile(join(p.dir, 'models', 'big', 'big.bin')))).toBe(sha256(big));
+    await hub.settled();
+    const ranged = hub.fileHost.requests.filter((r) => r.range !== undefined && r.range !== 'bytes=0-0');
+    expect(ranged.length).toBeGreaterThan(3);
+    expect(hub.fileHost.requests.every((r) => r.authorization === undefined)).toBe(true);
+  });
+
   it('a corrupted LFS body from the file host exits 6 and installs nothing', async () => {
     const corrupt = await startHubServer({ fileHost: { fault: () => ({ kind: 'corrupt' }) } });
     try {
