@@ -2,7 +2,8 @@
 /**
  * `npm run bench`: time `models install` / `verify` against what a user would script by hand
  * (curl + openssl, aria2c, cp, node -e 0), on a 1 GiB single-file model and a 1 GiB model of
- * 2,000 files, served from one local static server (nginx when installed, else the project's own).
+ * 2,000 files, served from one local static server (nginx when installed, else the project's own),
+ * and an hf: entry with a 1 GiB LFS file through the stand-in Hugging Face Hub (bench/hub.mjs).
  *
  *   node bench/run.mjs [--size 1GiB] [--files 2000] [--runs 3] [--dir .bench] [--quick]
  *                      [--server auto|nginx|node] [--profile] [--out bench/results.md]
@@ -22,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { summariseProfile, formatSummary } from './profile-summary.mjs';
 import { benchTemplateFix, templateFixTable } from './template-fix.mjs';
 import { benchOciLayer, ociLayerTable } from './oci-layer.mjs';
+import { benchHub, hubTable } from './hub.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(REPO, 'bin', 'models.js');
@@ -37,7 +39,7 @@ const USAGE = `usage: node bench/run.mjs [options]
   --chunk-size SIZE  publish chunk size (default 16MiB)
   --dir DIR          work dir (default <repo>/.bench)
   --server KIND      auto (nginx when installed), nginx or node
-  --only KIND        single, many, template or oci (default all)
+  --only KIND        single, many, template, oci or hub (default all)
   --profile          also profile one cold install per model with node --cpu-prof
   --out FILE         markdown results (default bench/results.md; --quick: <dir>/results-quick.md)
   --serve            only build, serve and lock the projects, then wait (for manual profiling)
@@ -85,10 +87,10 @@ const WORK = resolve(args.dir);
 const OUT = resolve(args.out ?? (args.quick ? join(WORK, 'results-quick.md') : join(REPO, 'bench', 'results.md')));
 if (!Number.isInteger(FILES) || FILES < 1 || SIZE < FILES) throw new Error('--files must be a positive integer no larger than --size');
 if (!['auto', 'nginx', 'node'].includes(args.server)) throw new Error('--server: expected auto, nginx or node');
-const KINDS = args.only ? [args.only] : ['single', 'many', 'template', 'oci'];
-if (!KINDS.every((k) => ['single', 'many', 'template', 'oci'].includes(k))) throw new Error('--only: expected single, many, template or oci');
-/** The install/verify rows; `template` is the delta-update row (bench/template-fix.mjs). */
-const MODEL_KINDS = KINDS.filter((k) => k !== 'template' && k !== 'oci');
+const KINDS = args.only ? [args.only] : ['single', 'many', 'template', 'oci', 'hub'];
+if (!KINDS.every((k) => ['single', 'many', 'template', 'oci', 'hub'].includes(k))) throw new Error('--only: expected single, many, template, oci or hub');
+/** The install/verify rows; `template` is the delta-update row (bench/template-fix.mjs), `oci` the OCI layer row (bench/oci-layer.mjs), `hub` the hf: row (bench/hub.mjs). */
+const MODEL_KINDS = KINDS.filter((k) => k !== 'template' && k !== 'oci' && k !== 'hub');
 
 // ---------------------------------------------------------------------------------------------
 // processes
@@ -674,6 +676,7 @@ async function main() {
   }
   const template = KINDS.includes('template') ? `\n${templateFixTable(await benchTemplateFix(templateContext()), SIZE, CHUNK)}\n` : '';
   const oci = KINDS.includes('oci') ? `\n${ociLayerTable(await benchOciLayer(templateContext()), SIZE)}\n` : '';
+  const hubRows = KINDS.includes('hub') ? `\n${await hubSection()}\n` : '';
 
   const { table, limitLines, machineLines } = report(results, infos, lim, machineInfo, started);
   let profileText = '';
@@ -681,19 +684,33 @@ async function main() {
     const p = results[kind].profile;
     if (p) profileText += `\n### Profile: cold install, ${infos[kind].label} (${p.seconds.toFixed(2)} s under --cpu-prof)\n\n\`${relative(REPO, p.path)}\`\n\n${formatSummary(p.summary)}\n`;
   }
-  const md = `## Benchmark: ${formatSize(SIZE)} models\n\n${table}\n${template}${oci}\nMachine:\n\n${machineLines}\n\n${limitLines}\n${profileText}`;
+  const md = `## Benchmark: ${formatSize(SIZE)} models\n\n${table}\n${template}${oci}${hubRows}\nMachine:\n\n${machineLines}\n\n${limitLines}\n${profileText}`;
   process.stdout.write(`\n${md}`);
   await mkdir(dirname(OUT), { recursive: true });
   await writeFile(OUT, `<!-- written by \`npm run bench\` (bench/run.mjs); do not edit by hand -->\n\n${md}`);
   log(`\nwritten to ${relative(process.cwd(), OUT) || OUT}`);
 }
 
+async function hubSection() {
+  const r = await benchHub({ repo: REPO, work: WORK, size: SIZE, runs: RUNS, cli: CLI, models, timed, measure, mustExec, cleanEnv, log, sh });
+  return hubTable(r, SIZE, { size: formatSize, s: fmtS, mb: fmtMB });
+}
+
 function templateContext() {
   return { work: WORK, size: SIZE, runs: RUNS, chunkSize: CHUNK, cli: CLI, models, measure, mustExec, cleanEnv, startServer, log, sh, timedShell: (script) => timed('/bin/sh', ['-c', script]) };
 }
 
-/** `--only template`: just the delta-update row, written to <dir>/results-template.md. */
+/** `--only template` (or `--only hub`): just that row, written to <dir>/results-template.md (results-hub.md). */
 async function templateOnly(started) {
+  if (KINDS.includes('hub')) {
+    const table = await hubSection();
+    const out = args.out ? OUT : join(WORK, 'results-hub.md');
+    const md = `## Benchmark: hf: through the stand-in Hub\n\n${table}\n\n- each figure is the median of ${RUNS} runs; load average (1 min) at start ${LOAD_AT_START.toFixed(2)}, at end ${loadavg()[0].toFixed(2)}; ${cpus().length} CPUs; Node.js ${process.version}; the Hub and its file host are the test stand-ins (node:http, in the bench process)\n- date: ${new Date(started).toISOString().slice(0, 16).replace('T', ' ')} UTC; total ${((Date.now() - started) / 60000).toFixed(1)} min\n`;
+    process.stdout.write(`\n${md}`);
+    await writeFile(out, `<!-- written by \`npm run bench -- --only hub\` (bench/run.mjs); do not edit by hand -->\n\n${md}`);
+    log(`\nwritten to ${relative(process.cwd(), out) || out}`);
+    return;
+  }
   const results = await benchTemplateFix(templateContext());
   const out = args.out ? OUT : join(WORK, 'results-template.md');
   const md = `## Benchmark: template fix\n\n${templateFixTable(results, SIZE, CHUNK)}\n\n- each figure is the median of ${RUNS} runs; load average (1 min) at start ${LOAD_AT_START.toFixed(2)}, at end ${loadavg()[0].toFixed(2)}; ${cpus().length} CPUs; Node.js ${process.version}; server: ${(await which('nginx')) && args.server !== 'node' ? 'nginx' : "the project's node:http registry server"}\n- date: ${new Date(started).toISOString().slice(0, 16).replace('T', ' ')} UTC; total ${((Date.now() - started) / 60000).toFixed(1)} min\n`;

@@ -66,6 +66,16 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
+/**
+ * When a 429 without Retry-After says its window resets: the IETF RateLimit header the Hugging Face
+ * Hub sends (`"api";r=0;t=7`), or the older `RateLimit-Reset: 7` (seconds).
+ */
+export function parseRateLimitReset(headers: Record<string, string | string[] | undefined>): number | undefined {
+  const text = [headers.ratelimit, headers['ratelimit-reset']].flat().filter((v): v is string => typeof v === 'string').join(';');
+  const match = /(?:^|[;,\s])t=(\d+)/.exec(text) ?? /^\s*(\d+)\s*$/.exec(String(headers['ratelimit-reset'] ?? ''));
+  return match ? Number(match[1]) * 1000 : undefined;
+}
+
 /** Describe a low-level error for a one-line message. */
 export function describeNetworkError(error: unknown): string {
   const err = error as { code?: string; message?: string; cause?: { code?: string; message?: string } };
@@ -187,7 +197,8 @@ export class HttpClient {
       }
       if (status === 408 || status === 429 || status >= 500) {
         await response.body.dump().catch(() => undefined);
-        throw new TransientError(`HTTP ${status} from ${redact(current)}`, redact(current), parseRetryAfter(response.headers['retry-after']), status);
+        const wait = parseRetryAfter(response.headers['retry-after']) ?? (status === 429 ? parseRateLimitReset(response.headers) : undefined);
+        throw new TransientError(`HTTP ${status} from ${redact(current)}`, redact(current), wait, status);
       }
       if (status >= 400 && status !== 404 && status !== 416 && !options.passStatuses?.includes(status)) {
         await response.body.dump().catch(() => undefined);

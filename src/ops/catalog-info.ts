@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { type ModelEntry, matchesPlatform, resolveRegistry } from '../project/config.js';
 import { ModelsError } from '../util/errors.js';
 import { type LockedModel, entrySpecHash } from '../project/lockfile.js';
-import { wholeFileLayout } from '../sources/whole-files.js';
+import { adapterFor } from '../sources/index.js';
 import type { Project } from '../project/project.js';
 import { type Catalog, fetchCatalog, resolveVersion } from '../registry/catalog.js';
 import { type ManifestLayout } from '../registry/manifest.js';
@@ -253,8 +253,7 @@ async function entryInfo(session: Session, project: Project, entry: ModelEntry, 
     });
   }
   const locked: LockedModel | undefined = own(project.lock?.models, entry.name);
-  // url:, hf:, oci: entries: the lock says it all (pin, digest, every file); --remote is `models outdated`.
-  if (entry.kind !== 'xprim') return pinnedInfo(project, entry, locked, options);
+  if (entry.kind !== 'xprim') return pinnedInfo(session, project, entry, locked, options);
   let catalogResult: { catalog: Catalog; url: string } | undefined;
   let catalogError: unknown;
   let now: ReturnType<typeof resolveVersion> | undefined;
@@ -303,17 +302,27 @@ async function entryInfo(session: Session, project: Project, entry: ModelEntry, 
   };
 }
 
-async function pinnedInfo(project: Project, entry: ModelEntry, locked: LockedModel | undefined, options: InfoOptions): Promise<ModelInfo> {
+/** A url:, hf: or oci: entry: everything comes from the lock (its source says what is current with --remote). */
+async function pinnedInfo(session: Session, project: Project, entry: ModelEntry, locked: LockedModel | undefined, options: InfoOptions): Promise<ModelInfo> {
   if (!locked || locked.spec !== entrySpecHash(entry)) {
-    throw new ModelsError('E_USAGE', `${entry.name} is not in models.lock, or changed since`, { hint: 'run `models lock`, then `models info` again' });
+    throw new ModelsError('E_USAGE', `${entry.name} is not in models.lock, or changed since`, { hint: 'run `models lock`' });
   }
+  const adapter = adapterFor(entry.kind);
+  const { layout } = await adapter.content({ session, store: session.store, signal: options.signal }, entry, locked);
   const status = (await installStatuses(project, { root: options.root })).models.find((m) => m.name === entry.name) as ModelStatus;
-  const { model, version, resolved, registry, manifest } = locked;
+  const now = options.remote ? (await adapter.check({ session, signal: options.signal, memo: new Map() }, entry, locked)).latest : undefined;
   return {
-    kind: 'model', name: entry.name, model, version, resolved, registry, manifest,
-    ...describeLayout(wholeFileLayout(locked.files, locked.manifest)),
-    ...(locked.pin ? { metadata: { source: locked.pin } } : {}),
+    kind: 'model',
+    name: entry.name,
+    model: locked.model,
+    version: locked.version,
+    resolved: locked.resolved,
+    registry: locked.registry,
+    manifest: locked.manifest,
+    ...describeLayout(layout),
+    ...(locked.pin ? { metadata: { ...locked.pin } } : {}),
     install: { status: status.status, path: status.path, ...(status.detail ? { detail: status.detail } : {}) },
+    ...(now ? { latest: now } : {}),
   };
 }
 

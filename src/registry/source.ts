@@ -75,14 +75,42 @@ export class FolderSource implements RegistrySource {
       }
       throw new ModelsError('E_STORAGE', `cannot read ${path}: ${(error as Error).message}`, { hint: 'check the registry folder permissions' });
     }
-    if (!info.isFile()) return undefined;
-    const validator = `${info.size}-${info.mtimeMs}`;
-    const ranged = options.end !== undefined && (options.validator === undefined || options.validator === validator) && (options.start ?? 0) <= options.end && options.end < info.size;
-    const resume = ranged || (options.start !== undefined && options.start > 0 && options.validator === validator && options.start <= info.size);
-    const start = resume ? (options.start as number) ?? 0 : 0;
-    const end = ranged ? (options.end as number) : info.size - 1;
-    const stream = createReadStream(path, { start, end: Math.max(start, end), highWaterMark: 1 << 20 });
-    return { resumed: resume, validator, length: info.size === 0 ? 0 : end - start + 1, url: path, body: stream, destroy: () => stream.destroy() };
+    return info.isFile() ? openLocalFile(path, info.size, info.mtimeMs, options) : undefined;
+  }
+}
+
+/** A local file's bytes: a range (`end`), or from `start` when the validator (size and mtime) still holds, else from 0. */
+function openLocalFile(path: string, size: number, mtimeMs: number, options: OpenOptions): OpenedBody {
+  const validator = `${size}-${mtimeMs}`;
+  const ranged = options.end !== undefined && (options.validator === undefined || options.validator === validator) && (options.start ?? 0) <= options.end && options.end < size;
+  const resume = ranged || (options.start !== undefined && options.start > 0 && options.validator === validator && options.start <= size);
+  const start = resume ? (options.start as number) ?? 0 : 0;
+  const end = ranged ? (options.end as number) : size - 1;
+  const stream = createReadStream(path, { start, end: Math.max(start, end), highWaterMark: 1 << 20 });
+  return { resumed: resume, validator, length: size === 0 ? 0 : end - start + 1, url: path, body: stream, destroy: () => stream.destroy() };
+}
+
+/**
+ * Objects in local files kept by another tool (a Hugging Face cache): `data/<sha256>` maps to
+ * candidate paths, and the first that exists and that `accept` approves (e.g. after hashing it)
+ * serves. Only read, never written; not remote, so it serves under --offline too.
+ */
+export class LocalFileTableSource implements RegistrySource {
+  readonly remote = false;
+
+  constructor(
+    readonly location: string,
+    private readonly paths: ReadonlyMap<string, readonly string[]>,
+    private readonly accept: (path: string, relPath: string) => Promise<boolean> = () => Promise.resolve(true),
+  ) {}
+
+  async open(relPath: string, options: OpenOptions = {}): Promise<OpenedBody | undefined> {
+    for (const path of this.paths.get(relPath) ?? []) {
+      const info = await stat(path).catch(() => undefined);
+      if (!info?.isFile() || !(await this.accept(path, relPath).catch(() => false))) continue;
+      return openLocalFile(path, info.size, info.mtimeMs, options);
+    }
+    return undefined;
   }
 }
 
@@ -113,6 +141,8 @@ export interface SourceAuth {
   refused?(challenge: string | undefined, sent?: string): Promise<boolean>;
   /** What to tell the user on a refusal. */
   hint: string;
+  /** A 401/403 in the source's own words (the Hub's X-Error-Code), or undefined for the plain message. */
+  explain?(status: number, headers: HttpResponse['headers'], url: string): ModelsError | undefined;
 }
 
 /**
@@ -153,9 +183,9 @@ export async function openUrl(http: HttpClient, url: string, options: OpenOption
     await drain(response.body);
     ({ response, sent } = await authorizedGet(http, url, headers, options.signal, auth, anonymous));
   }
-  if (response.status === 401) {
+  if (response.status === 401 || response.status === 403) {
     await drain(response.body);
-    throw statusError(401, response.url, auth?.hint);
+    throw auth?.explain?.(response.status, response.headers, response.url) ?? statusError(response.status, response.url, auth?.hint);
   }
   if (response.status === 404) {
     await drain(response.body);
@@ -176,7 +206,7 @@ async function authorizedGet(http: HttpClient, url: string, headers: Record<stri
     anonymous: auth !== undefined || anonymous,
     ...(signal ? { signal } : {}),
     ...(authorization ? { authorization } : {}),
-    ...(auth ? { passStatuses: [401], authHint: auth.hint } : {}),
+    ...(auth ? { passStatuses: [401, 403], authHint: auth.hint } : {}),
   });
   return { response, sent: authorization };
 }

@@ -69,7 +69,8 @@ export interface CheckResult {
 
 export interface SourceAdapter {
   readonly kind: SourceKind;
-  resolve(ctx: SourceContext, entry: ModelEntry): Promise<LockedModel>;
+  /** `previous`: the entry's lock entry before this resolve, when there is one (what may be reused). */
+  resolve(ctx: SourceContext, entry: ModelEntry, previous?: LockedModel): Promise<LockedModel>;
   content(ctx: ContentContext, entry: ModelEntry | undefined, locked: LockedModel): Promise<ModelContent>;
   check(ctx: SourceContext, entry: ModelEntry, locked: LockedModel): Promise<CheckResult>;
 }

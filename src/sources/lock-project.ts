@@ -60,7 +60,7 @@ export async function lockProject(session: Session, project: Project, options: L
         return;
       }
       try {
-        const { note, ...locked } = await adapterFor(entry.kind).resolve(ctx, entry);
+        const { note, ...locked } = await adapterFor(entry.kind).resolve(ctx, entry, previous);
         models[entry.name] = locked;
         if (!previous || previous.manifest !== locked.manifest || previous.resolved !== locked.resolved) {
           changes.push({

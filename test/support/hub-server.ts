@@ -9,6 +9,7 @@
  *   `Link: <…&cursor=…>; rel="next"` (1000 entries a page, 50 with expand=true, as the Hub does);
  * - `POST /api/…/{repo}/paths-info/{rev}` with JSON (`@huggingface/hub`) or a form body (huggingface_hub);
  * - `GET /api/…/{repo}/refs` -> `{ branches, tags, converts, pullRequests? }`;
+ * - `GET /api/whoami-v2` -> `{ type, name, auth }` for a valid token, else 401;
  * - `GET|HEAD /{repo}/resolve/{rev}/{path}` and `/datasets/{repo}/resolve/…` (and `/raw/`):
  *   git files are served here (Range, If-Range, ETag = `"<git blob sha1>"`); LFS files get a 302 to
  *   the file host (a second origin, like cdn-lfs) with `ETag`/`X-Linked-Etag` = `"<sha256>"` and
@@ -162,6 +163,12 @@ export async function startHubServer(options: HubServerOptions = {}): Promise<Hu
         RateLimit: `"${limit.resource}";r=0;t=${limit.resetSeconds}`,
         'RateLimit-Policy': `"fixed window";"${limit.resource}";q=500;w=300`,
       });
+    }
+    if (record.path === '/api/whoami-v2') {
+      // huggingface_hub's whoami(): who the token belongs to; 401 without a valid one.
+      const who = checkToken(record.authorization);
+      if (who === undefined || who === 'invalid') return sendError(res, record, 401, undefined, 'Invalid credentials in Authorization header');
+      return sendJson(res, record, 200, { type: 'user', name: 'stand-in-user', auth: { type: 'access_token', accessToken: { displayName: 'test', role: 'read' } } });
     }
     const route = parseRoute(record.path);
     if (!route) return sendError(res, record, 404, undefined, 'Not Found');

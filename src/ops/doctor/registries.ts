@@ -1,7 +1,8 @@
 /**
  * Doctor's registry checks: each registry and mirror on its own (no failover, one attempt, a short
  * timeout), one models.json each, with its latency. Unreachable fails only when something still has
- * to be fetched from it; a mirror that does not answer is a warning.
+ * to be fetched from it; a mirror that does not answer is a warning. With an hf: entry, the
+ * Hugging Face Hub too: one whoami (reachable, token valid).
  */
 import type { Project } from '../../project/project.js';
 import { Session, envMirrors } from '../../project/session.js';
@@ -11,6 +12,7 @@ import { describeNetworkError } from '../../net/http.js';
 import { isModelsError } from '../../util/errors.js';
 import type { ModelStatus } from '../catalog-info.js';
 import type { DoctorCheck } from '../doctor.js';
+import { hubReadiness } from '../../sources/hf/readiness.js';
 
 interface Probe {
   location: string;
@@ -33,7 +35,8 @@ export async function checkRegistries(project: Project, statuses: ModelStatus[],
     const mirrors = new Set([...envMirrors(options.env, config.dir), ...config.mirrors]);
     const locations = [...new Set([...envMirrors(options.env, config.dir), ...config.models.filter((m) => m.kind === 'xprim').map((m) => m.registryUrl), ...config.mirrors])];
     const probes = await Promise.all(locations.map((location) => probe(session, location, options)));
-    return probes.map((p) => {
+    const hub = await hubCheck(session, project, statuses, options);
+    const checks = probes.map((p): DoctorCheck => {
       const kind = config.models.some((m) => m.registryUrl === p.location) || !mirrors.has(p.location) ? 'registry' : 'mirror';
       if (!('error' in p.answer)) {
         const { latencyMs, models } = p.answer;
@@ -52,9 +55,18 @@ export async function checkRegistries(project: Project, statuses: ModelStatus[],
           : 'check that the folder exists and holds models.json',
       };
     });
+    return hub ? [...checks, hub] : checks;
   } finally {
     await session.close();
   }
+}
+
+/** The Hugging Face Hub, when an entry is hf: (reachable, token valid); unreachable fails only when an hf: model is still to be fetched. */
+async function hubCheck(session: Session, project: Project, statuses: ModelStatus[], options: RegistryCheckOptions): Promise<DoctorCheck | undefined> {
+  const names = new Set(project.config.models.filter((m) => m.kind === 'hf').map((m) => m.name));
+  if (names.size === 0) return undefined;
+  const needed = statuses.some((m) => names.has(m.name) && m.status !== 'installed' && m.status !== 'other-platform');
+  return { area: 'registry', ...(await hubReadiness(session, needed, options.timeoutMs, options.signal)) };
 }
 
 /** This location alone, tried once: doctor reports on each source rather than fail over to the next. */

@@ -1,0 +1,96 @@
+/**
+ * The Hugging Face Hub benchmark (issue 13): one LFS file of --size (1 GiB by default) in a repo of
+ * the stand-in Hub (test/support/hub-server.ts, in the bench process: the API, resolve with a 302 to
+ * a second origin acting as the file host). Cold `models install --frozen` of an hf: entry (an empty
+ * cache and destination; the lock made beforehand, untimed) against what a user would script by hand:
+ * `curl -L` of the resolve URL, then `openssl dgst -sha256`.
+ */
+import { randomFillSync } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+const MiB = 1024 * 1024;
+const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
+
+async function dataset(dir, size, log) {
+  const file = join(dir, 'model.safetensors');
+  const marker = join(dir, 'ready.json');
+  const want = JSON.stringify({ size, version: 1 });
+  if (existsSync(marker) && (await readFile(marker, 'utf8')) === want) return file;
+  log(`building the hub dataset in ${dir}`);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dirname(file), { recursive: true });
+  const handle = await open(file, 'w');
+  try {
+    const buffer = Buffer.allocUnsafe(Math.min(size, 16 * MiB));
+    for (let done = 0; done < size; ) {
+      const n = Math.min(buffer.length, size - done);
+      randomFillSync(buffer, 0, n);
+      await handle.write(buffer, 0, n, done);
+      done += n;
+    }
+  } finally {
+    await handle.close();
+  }
+  await writeFile(marker, want);
+  return file;
+}
+
+/** The stand-in Hub is TypeScript that tsc does not emit (tests run from source): esbuild transpiles it. */
+async function startHub(repo, work) {
+  const modulePath = join(work, 'hub-server.mjs');
+  const { build } = await import('esbuild');
+  await build({ entryPoints: [join(repo, 'test', 'support', 'hub-server.ts')], outfile: modulePath, bundle: true, packages: 'external', platform: 'node', format: 'esm', logLevel: 'warning' });
+  const { startHubServer } = await import(modulePath);
+  return startHubServer();
+}
+
+/** ctx: { repo, work, size, runs, cli, models, measure, mustExec, cleanEnv, log, sh } from bench/run.mjs. */
+export async function benchHub(ctx) {
+  const { work, size, models, measure, mustExec, cleanEnv, log, sh } = ctx;
+  const dir = join(work, 'hub');
+  const file = await dataset(join(dir, 'data'), size, log);
+  const hub = await startHub(ctx.repo, work);
+  try {
+    const repo = hub.createRepo('bench/model');
+    await repo.commit({ files: [{ path: 'config.json', content: '{"model_type":"bench"}\n' }, { path: 'model.safetensors', fromFile: file }] });
+    const proj = join(dir, 'proj');
+    const cache = join(dir, 'cache');
+    const dest = join(proj, 'models');
+    const base = join(dir, 'baseline');
+    await rm(proj, { recursive: true, force: true });
+    await mkdir(proj, { recursive: true });
+    await writeFile(join(proj, 'models.yaml'), 'version: 1\nmodels:\n  m:\n    hf: bench/model\n');
+    const env = cleanEnv({ MODELS_CACHE_DIR: cache, HF_ENDPOINT: hub.url, HF_TOKEN: '', HUGGING_FACE_HUB_TOKEN: '', HF_TOKEN_PATH: join(dir, 'no-token'), HF_HOME: join(dir, 'hf-home'), HF_HUB_CACHE: join(dir, 'hf-hub') });
+    await mustExec(process.execPath, [ctx.cli, 'lock', '--quiet'], { cwd: proj, env });
+    const clean = async (...paths) => {
+      for (const p of paths) await rm(p, { recursive: true, force: true });
+      await sh('sync');
+    };
+    const url = `${hub.url}/bench/model/resolve/main/model.safetensors`;
+    const curl = `mkdir -p ${q(base)} && curl -sS --fail -L --noproxy '*' -o ${q(join(base, 'model.safetensors'))} ${q(url)} && openssl dgst -sha256 ${q(join(base, 'model.safetensors'))} > /dev/null`;
+    log('\nhf: 1 LFS file through the stand-in Hub');
+    const r = {};
+    r.cold = await measure(`hf: cold install --frozen (${size / MiB} MiB LFS)`, { prepare: () => clean(cache, dest), run: () => models(['install', '--frozen', '--quiet'], { cwd: proj, env }) });
+    r.curl = await measure('hf: curl -L + openssl', { prepare: () => clean(base), run: () => ctx.timed('/bin/sh', ['-c', curl]) });
+    hub.reset();
+    await clean(cache, dest);
+    await mustExec(process.execPath, [ctx.cli, 'install', '--frozen', '--quiet'], { cwd: proj, env });
+    r.apiRequests = hub.count('/api/');
+    await clean(cache, dest, base);
+    return r;
+  } finally {
+    await hub.close();
+  }
+}
+
+export function hubTable(r, size, fmt) {
+  const ratio = r.cold.seconds / r.curl.seconds;
+  return [
+    `| hf: ${fmt.size(size)} LFS file, stand-in Hub (302 to a file host) | ours | baseline | ratio | target | peak RSS (ours / baseline) |`,
+    '|---|---|---|---|---|---|',
+    `| cold \`install --frozen\` (1 LFS file + config.json) | ${fmt.s(r.cold)} | ${fmt.s(r.curl)} curl -L + openssl | ${ratio.toFixed(2)}× | ≤ 1.2×${ratio <= 1.2 ? ' ✓' : ' ✗'} | ${fmt.mb(r.cold.rssMB)} / ${fmt.mb(r.curl.rssMB)} |`,
+    `| Hub API requests during \`install --frozen\` | ${r.apiRequests} | | | 0${r.apiRequests === 0 ? ' ✓' : ' ✗'} | |`,
+  ].join('\n');
+}
