@@ -23,6 +23,7 @@ import { type InstallState, type InstalledModel, changedFiles, readState, writeS
 import { type LinkMode, Store } from '../store/store.js';
 import { GENERATOR } from '../util/version.js';
 import { formatBytes } from '../util/units.js';
+import { forEachLimited } from '../util/pool.js';
 
 export interface InstallOptions extends SessionOptions {
   frozen?: boolean;
@@ -464,16 +465,10 @@ async function mkdirRoot(root: string): Promise<void> {
 }
 
 async function rehashChanged(dest: string, installed: InstalledModel): Promise<string[]> {
-  const { default: pLimit } = await import('p-limit');
-  const limit = pLimit(4);
   const bad: string[] = [];
-  await Promise.all(
-    installed.files.map((f) =>
-      limit(async () => {
-        if ((await sha256File(join(dest, f.path)).catch(() => '')) !== f.sha256) bad.push(f.path);
-      }),
-    ),
-  );
+  await forEachLimited(installed.files, 4, async (f) => {
+    if ((await sha256File(join(dest, f.path)).catch(() => '')) !== f.sha256) bad.push(f.path);
+  });
   return bad.sort();
 }
 

@@ -8,6 +8,7 @@ import { lstat, readFile } from 'node:fs/promises';
 import { dictionary } from '../util/dictionary.js';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/fsutil.js';
+import { FS_CONCURRENCY, forEachLimited } from '../util/pool.js';
 import { INTEGRITY_FILE } from '../runtime/index.js';
 import { storageError } from '../util/errors.js';
 import { isSha256 } from '../util/hash.js';
@@ -98,15 +99,13 @@ export async function writeState(root: string, state: InstallState): Promise<voi
 /** Files whose size or mtime differ from the record (or that are gone). Empty means "in place". */
 export async function changedFiles(modelDir: string, installed: InstalledModel): Promise<string[]> {
   const changed: string[] = [];
-  await Promise.all(
-    installed.files.map(async (file) => {
-      try {
-        const info = await lstat(join(modelDir, file.path)); // a symlink in place of a file is a change
-        if (!info.isFile() || info.size !== file.size || Math.abs(info.mtimeMs - file.mtimeMs) >= 1) changed.push(file.path);
-      } catch {
-        changed.push(file.path);
-      }
-    }),
-  );
+  await forEachLimited(installed.files, FS_CONCURRENCY, async (file) => {
+    try {
+      const info = await lstat(join(modelDir, file.path)); // a symlink in place of a file is a change
+      if (!info.isFile() || info.size !== file.size || Math.abs(info.mtimeMs - file.mtimeMs) >= 1) changed.push(file.path);
+    } catch {
+      changed.push(file.path);
+    }
+  });
   return changed.sort();
 }
