@@ -85,12 +85,35 @@ export async function readState(root: string, generator: string): Promise<Instal
   return emptyState(generator);
 }
 
+/**
+ * The state as JSON, in pieces of about 64 KiB: models sorted by name, everything indented as
+ * `JSON.stringify(…, null, 2)` would but each file on one line. With 100,000 files the document
+ * is some 15 MB: written whole, it took three copies of that at once (string, concatenation, bytes).
+ */
+export function* stateText(state: InstallState): Generator<string> {
+  const indent = (value: unknown, by: string) => JSON.stringify(value, null, 2).replace(/\n/g, `\n${by}`);
+  const { models, ...head } = state;
+  let out = `${indent(head, '').slice(0, -2)},\n  "models": {`;
+  const names = Object.keys(models).sort();
+  for (const [m, name] of names.entries()) {
+    const { files, ...rest } = models[name] as InstalledModel;
+    out += `${m > 0 ? ',' : ''}\n    ${JSON.stringify(name)}: ${indent(rest, '    ').slice(0, -6)},\n      "files": [`;
+    for (const [i, file] of files.entries()) {
+      out += `${i > 0 ? ',' : ''}\n        ${JSON.stringify(file)}`;
+      if (out.length >= 65536) {
+        yield out;
+        out = '';
+      }
+    }
+    out += `${files.length > 0 ? '\n      ' : ''}]\n    }`;
+  }
+  yield `${out}${names.length > 0 ? '\n  ' : ''}}\n}\n`;
+}
+
 export async function writeState(root: string, state: InstallState): Promise<void> {
-  const sorted: Record<string, InstalledModel> = {};
-  for (const name of Object.keys(state.models).sort()) sorted[name] = state.models[name] as InstalledModel;
   const path = join(root, INTEGRITY_FILE);
   try {
-    await writeFileAtomic(path, `${JSON.stringify({ ...state, models: sorted }, null, 2)}\n`);
+    await writeFileAtomic(path, stateText(state));
   } catch (error) {
     throw storageError(error, 'write', path);
   }

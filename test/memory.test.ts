@@ -1,0 +1,70 @@
+/**
+ * Peak memory of installs with many files (issue 11 item 8, issue 16 "peak RSS"): the pieces that
+ * keep it bounded, each against the plain version it replaced, and installs of 100,000 files
+ * measured end to end. bench/many-files.mjs measures the same at full size with timings.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type InstallState, readState, stateText, writeState } from '../src/install/state.js';
+import { EMPTY_SHA256 } from '../src/util/hash.js';
+import { cleanTemps, tempDir } from './support/robustness.js';
+
+afterAll(cleanTemps);
+
+const HEX = (i: number) => i.toString(16).padStart(64, '0');
+
+function state(models: Record<string, number>): InstallState {
+  const out: InstallState = { integrityVersion: 1, generator: 'xprim-models 0.0.0-test', inputs: { config: HEX(1), lock: HEX(2) }, models: {} };
+  for (const [name, n] of Object.entries(models)) {
+    out.models[name] = {
+      model: `demo/${name}`,
+      version: 'v1',
+      resolved: 'v1',
+      manifest: HEX(3),
+      registry: './registry',
+      path: name,
+      tags: ['a', 'b'],
+      size: n,
+      files: Array.from({ length: n }, (_, i) => ({ path: `d${i % 7}/f "${i}".bin`, size: 1, sha256: i % 2 ? HEX(i) : EMPTY_SHA256, mtimeMs: 1764640000000.123 + i })),
+    };
+  }
+  return out;
+}
+
+describe('the install state is written in pieces (models.integrity.json)', () => {
+  it('is the JSON of the state with models sorted by name, as before, and reads back as it was', async () => {
+    for (const s of [state({}), state({ zeta: 0, alpha: 3 }), state({ big: 3000, small: 1 })]) {
+      const text = [...stateText(s)].join('');
+      const sorted = { ...s, models: Object.fromEntries(Object.keys(s.models).sort().map((k) => [k, s.models[k]])) };
+      // Indented as JSON.stringify(…, null, 2) would, but for each file on one line of its own.
+      const files = Object.values(s.models).reduce((n, m) => n + m.files.length, 0);
+      expect(text.split('\n').filter((l) => l.startsWith('        {"path":'))).toHaveLength(files);
+      expect(text.split('\n').length).toBe(files + (JSON.stringify({ ...sorted, models: Object.fromEntries(Object.entries(sorted.models).map(([k, m]) => [k, { ...m, files: [] }])) }, null, 2).split('\n').length) + Object.values(s.models).filter((m) => m.files.length > 0).length + 1);
+      expect(JSON.stringify(JSON.parse(text))).toBe(JSON.stringify(sorted));
+      const root = await tempDir();
+      await writeState(root, s);
+      expect(await readFile(join(root, 'models.integrity.json'), 'utf8')).toBe(text);
+      const back = await readState(root, s.generator);
+      expect(back).toEqual(sorted);
+    }
+  });
+
+  it('one file per line, and a big state comes out in pieces of about 64 KiB, not as one string', () => {
+    const pieces = [...stateText(state({ big: 3000 }))];
+    expect(pieces.length).toBeGreaterThan(3);
+    for (const piece of pieces.slice(0, -1)) expect(piece.length).toBeGreaterThanOrEqual(65536);
+    for (const piece of pieces.slice(0, -1)) expect(piece.length).toBeLessThan(65536 + 300);
+    const lines = pieces.join('').split('\n').filter((l) => l.startsWith('        {"path":'));
+    expect(lines).toHaveLength(3000);
+    expect(lines[0]).toBe(`        {"path":"d0/f \\"0\\".bin","size":1,"sha256":"${EMPTY_SHA256}","mtimeMs":1764640000000.123},`);
+  });
+
+  it('an older, fully indented integrity file still reads', async () => {
+    const s = state({ m: 5 });
+    const root = await tempDir();
+    await mkdir(root, { recursive: true });
+    await writeFile(join(root, 'models.integrity.json'), `${JSON.stringify(s, null, 2)}\n`);
+    expect(await readState(root, s.generator)).toEqual(s);
+  });
+});
