@@ -7,7 +7,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type InstallState, readState, stateText, writeState } from '../src/install/state.js';
-import { EMPTY_SHA256 } from '../src/util/hash.js';
+import { type LockedModel, type Lockfile, lockDigest, lockLine, parseLockfile, serializeLockBytes, serializeLockfile, specHash, writeLockfile } from '../src/project/lockfile.js';
+import { loadProject } from '../src/project/project.js';
+import { EMPTY_SHA256, sha256 } from '../src/util/hash.js';
 import { cleanTemps, tempDir } from './support/robustness.js';
 
 afterAll(cleanTemps);
@@ -66,5 +68,68 @@ describe('the install state is written in pieces (models.integrity.json)', () =>
     await mkdir(root, { recursive: true });
     await writeFile(join(root, 'models.integrity.json'), `${JSON.stringify(s, null, 2)}\n`);
     expect(await readState(root, s.generator)).toEqual(s);
+  });
+});
+
+function lockOf(models: Record<string, number>): Lockfile {
+  const out: Lockfile = { lockfileVersion: 1, models: {} };
+  for (const [name, n] of Object.entries(models)) {
+    const entry = { registry: './registry', model: `demo/${name}`, version: 'v1' };
+    const files = Array.from({ length: n }, (_, i) => (i % 3 ? { path: `d${i % 5}/f${i}.bin`, size: i, sha256: HEX(i) } : { path: `d${i % 5}/f${i}.bin`, size: i }));
+    out.models[name] = { spec: specHash(entry), ...entry, resolved: 'v1', manifest: HEX(7), size: files.reduce((t, f) => t + f.size, 0), files } satisfies LockedModel;
+  }
+  return out;
+}
+
+describe('models.lock from and to bytes', () => {
+  const FILE = '/p/models.lock';
+
+  it('parsed from its bytes as from its text: same entries, same line numbers, CRLF too', () => {
+    const lock = lockOf({ b: 40, a: 3, empty: 0 });
+    const text = serializeLockfile(lock);
+    expect(text.startsWith('# models.lock — written by xprim-models')).toBe(true);
+    for (const variant of [text, text.replace(/\n/g, '\r\n')]) {
+      const fromText = parseLockfile(variant, FILE);
+      const fromBytes = parseLockfile(Buffer.from(variant), FILE);
+      expect(fromBytes).toEqual(lock);
+      expect(fromBytes).toEqual(fromText);
+      for (const name of Object.keys(lock.models)) {
+        const [t, b] = [fromText.models[name] as LockedModel, fromBytes.models[name] as LockedModel];
+        expect(lockLine(b)).toBe(lockLine(t));
+        expect(lockLine(b)).toBe(variant.replace(/\r/g, '').split('\n').indexOf(`  ${name}:`) + 1);
+        for (let i = 0; i < t.files.length; i++) expect(lockLine(b, i)).toBe(lockLine(t, i));
+      }
+    }
+  });
+
+  it('a lock not in the canonical layout, or not ASCII, read from bytes goes to the full parser with its messages', () => {
+    const text = serializeLockfile(lockOf({ a: 2 }));
+    const commented = text.replace('lockfileVersion: 1\n', 'lockfileVersion: 1\n# a comment\n');
+    expect(parseLockfile(Buffer.from(commented), FILE)).toEqual(parseLockfile(commented, FILE));
+    const quoted = text.replace('path: d1/f1.bin', 'path: "d1/é1.bin"');
+    expect(parseLockfile(Buffer.from(quoted), FILE).models.a?.files[1]?.path).toBe('d1/é1.bin');
+    const bad = text.replace(/size: 1, sha256/, 'size: -1, sha256');
+    expect(() => parseLockfile(Buffer.from(bad), FILE)).toThrow(/models\.lock:\d+:\d+: models\.a\.files\[1\]\.size/);
+    expect(() => parseLockfile(Buffer.from(text.replace('# models.lock', '# models-lock')), FILE)).not.toThrow();
+  });
+
+  it('serializeLockBytes is the UTF-8 of serializeLockfile; writeLockfile writes it and the project digest is its sha256', async () => {
+    const lock = lockOf({ m: 2000, n: 1 });
+    const bytes = serializeLockBytes(lock);
+    expect(bytes.equals(Buffer.from(serializeLockfile(lock)))).toBe(true);
+    expect(bytes.length).toBeGreaterThan(2 * 65536); // several pieces
+    const dir = await tempDir();
+    await writeFile(join(dir, 'models.yaml'), 'version: 1\nregistry: ./registry\nmodels: {}\n');
+    expect(await writeLockfile(join(dir, 'models.lock'), lock)).toBe(true);
+    expect(await writeLockfile(join(dir, 'models.lock'), lock)).toBe(false);
+    const onDisk = await readFile(join(dir, 'models.lock'));
+    expect(onDisk.equals(bytes)).toBe(true);
+    expect(lockDigest(lock)).toBe(sha256(onDisk));
+    expect(lockDigest(lockOf({ m: 2000, n: 1 }))).toBe(sha256(onDisk));
+    const project = await loadProject(join(dir, 'models.yaml'));
+    expect(project.digests.lock).toBe(sha256(onDisk));
+    expect(project.lock).toEqual(lock);
+    project.lock = lock;
+    expect(project.digests.lock).toBe(sha256(onDisk));
   });
 });
