@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { type InstallState, readState, stateText, writeState } from '../src/install/state.js';
 import { type LockedModel, type Lockfile, lockDigest, lockLine, parseLockfile, serializeLockBytes, serializeLockfile, specHash, writeLockfile } from '../src/project/lockfile.js';
 import { loadProject } from '../src/project/project.js';
+import { parseManifest } from '../src/registry/manifest.js';
 import { EMPTY_SHA256, sha256 } from '../src/util/hash.js';
 import { cleanTemps, tempDir } from './support/robustness.js';
 
@@ -131,5 +132,17 @@ describe('models.lock from and to bytes', () => {
     expect(project.lock).toEqual(lock);
     project.lock = lock;
     expect(project.digests.lock).toBe(sha256(onDisk));
+  });
+});
+
+describe('a parsed manifest', () => {
+  it('holds one object per file: the layout spans are also the manifest file list', () => {
+    const doc = Buffer.from(JSON.stringify({ total_size: 3, chunk_size: 2, chunks: [HEX(1), HEX(2)], files: [{ path: 'a/x', size: 1, sha256: HEX(3) }, { path: 'a/y', size: 0 }, { path: 'b', size: 2 }] }));
+    const layout = parseManifest(doc, sha256(doc));
+    expect(layout.manifest.files).toBe(layout.files);
+    expect(layout.files.map((f) => [f.index, f.path, f.offset, f.size, f.sha256])).toEqual([[0, 'a/x', 0, 1, HEX(3)], [1, 'a/y', 1, 0, undefined], [2, 'b', 1, 2, undefined]]);
+    // A view of a bigger buffer parses as its own bytes.
+    const padded = Buffer.concat([Buffer.from('xx'), doc, Buffer.from('yy')]);
+    expect(parseManifest(padded.subarray(2, 2 + doc.length), sha256(doc)).files).toEqual(layout.files);
   });
 });

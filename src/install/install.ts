@@ -12,7 +12,7 @@ import { type FileHasher, createFileHasher } from '../store/file-hasher.js';
 import { sha256File } from '../util/hash.js';
 import { acquireLock } from '../store/locks.js';
 import { longestPathProblem } from '../util/paths.js';
-import { assertLockMatchesManifest, lockMatchesRecord } from './lock-contract.js';
+import { assertLockMatchesManifest, lockMatchesRecord, shareLockedStrings } from './lock-contract.js';
 import { type LockedModel, lockStatus } from '../project/lockfile.js';
 import type { Project } from '../project/project.js';
 import { TEMP_STORE, checkForeignRoot, cleanLeftovers, findLeftovers, foreignError, ownershipOf, recordByHashing, removeRecorded } from './ownership.js';
@@ -331,6 +331,7 @@ export async function install(project: Project, options: InstallOptions = {}): P
     );
     for (const { plan } of plans) {
       assertLockMatchesManifest(project.lockPath, plan.target.name, lock.models[plan.target.name] as LockedModel, plan.layout);
+      shareLockedStrings(lock.models[plan.target.name] as LockedModel, plan.layout.files);
       const tooLong = longestPathProblem(plan.target.dest, plan.layout.files);
       if (tooLong) throw new ModelsError('E_STORAGE', `${plan.target.name}: ${tooLong}`, { hint: 'install to a shorter --root or `path:` (nothing was downloaded)' });
     }
