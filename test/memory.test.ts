@@ -10,6 +10,9 @@ import { type InstallState, readState, stateText, writeState } from '../src/inst
 import { type LockedModel, type Lockfile, lockDigest, lockLine, parseLockfile, serializeLockBytes, serializeLockfile, specHash, writeLockfile } from '../src/project/lockfile.js';
 import { loadProject } from '../src/project/project.js';
 import { parseManifest } from '../src/registry/manifest.js';
+import type { RegistryClient } from '../src/registry/client.js';
+import { getManifest } from '../src/store/manifests.js';
+import { Store } from '../src/store/store.js';
 import { EMPTY_SHA256, sha256 } from '../src/util/hash.js';
 import { cleanTemps, tempDir } from './support/robustness.js';
 
@@ -144,5 +147,28 @@ describe('a parsed manifest', () => {
     // A view of a bigger buffer parses as its own bytes.
     const padded = Buffer.concat([Buffer.from('xx'), doc, Buffer.from('yy')]);
     expect(parseManifest(padded.subarray(2, 2 + doc.length), sha256(doc)).files).toEqual(layout.files);
+  });
+});
+
+describe('getManifest: a manifest parsed once per run', () => {
+  it('the layout parsed earlier in the run is handed out again while it is alive, only for the same verified bytes', async () => {
+    const doc = Buffer.from(JSON.stringify({ total_size: 0, chunk_size: 1, chunks: [], files: Array.from({ length: 50 }, (_, i) => ({ path: `f${i}`, size: 0 })) }));
+    const hash = sha256(doc);
+    let fetched = 0;
+    const client = { fetchSmall: async () => ((fetched += 1), { bytes: Buffer.from(doc), url: 'http://127.0.0.1/data' }) } as unknown as RegistryClient;
+    const store = new Store(join(await tempDir(), 'cache'));
+    await store.init();
+    const first = await getManifest(store, client, hash, 'm');
+    expect(fetched).toBe(1);
+    const again = await getManifest(store, client, hash, 'm');
+    expect(again.layout).toBe(first.layout);
+    expect(again.bytes.equals(doc)).toBe(true);
+    expect(fetched).toBe(1);
+    // A store copy that no longer has this hash is not trusted because the layout is known: fetched again.
+    await writeFile(store.manifestPath(hash), Buffer.concat([doc, Buffer.from(' ')]));
+    const refetched = await getManifest(store, client, hash, 'm');
+    expect(fetched).toBe(2);
+    expect(refetched.bytes.equals(doc)).toBe(true);
+    expect(refetched.layout.files).toEqual(first.layout.files);
   });
 });
