@@ -522,6 +522,9 @@ export function serializeWithYaml(lock: Lockfile): string {
 /** Write atomically; false (and the file untouched) when the content would not change. */
 export async function writeLockfile(file: string, lock: Lockfile): Promise<boolean> {
   const text = serializeLockBytes(lock);
+  written.set(lock, sha256(text));
+  // Unchanged: the bytes in place are the ones an earlier run checked (below) and wrote.
+  if ((await readFile(file).catch(() => undefined))?.equals(text)) return false;
   try {
     parseLockfile(text, file);
   } catch (error) {
@@ -531,9 +534,6 @@ export async function writeLockfile(file: string, lock: Lockfile): Promise<boole
       cause: error,
     });
   }
-  written.set(lock, sha256(text));
-  const current = await readFile(file).catch(() => undefined);
-  if (current?.equals(text)) return false;
   await writeFileAtomic(file, text);
   return true;
 }
