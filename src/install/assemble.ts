@@ -11,6 +11,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import type { LimitFunction } from 'p-limit';
 import { ModelsError, isModelsError, storageError } from '../util/errors.js';
 import { fsyncDir } from '../util/fsutil.js';
+import { FS_CONCURRENCY, forEachLimited } from '../util/pool.js';
 import { debugLog } from '../util/log.js';
 import type { ByteSource, RateLimiter } from '../fetch/fetch.js';
 import type { FileHasher } from '../store/file-hasher.js';
@@ -67,6 +68,10 @@ export interface AssembleEnv {
 
 /** Where a file's bytes come from: nowhere (empty), the store, the file in place, the network, or the model's archive. */
 export type FileSource = { kind: 'empty' } | { kind: 'store'; sha: string } | { kind: 'adopt'; sha: string; path: string } | { kind: 'fetch' } | { kind: 'extract' };
+// Shared by every file they describe (sources are replaced, never changed): not one object per file.
+const EMPTY: FileSource = Object.freeze({ kind: 'empty' });
+const FETCH: FileSource = Object.freeze({ kind: 'fetch' });
+const EXTRACT: FileSource = Object.freeze({ kind: 'extract' });
 
 export interface ModelPlan {
   target: ModelTarget;
@@ -91,14 +96,15 @@ export async function planModel(env: AssembleEnv, target: ModelTarget, content: 
   const previousFiles = new Map((previous?.files ?? []).map((f) => [f.path, f]));
   const shas = layout.files.map((f) => f.sha256 ?? known[f.path] ?? previousFiles.get(f.path)?.sha256);
   // One stat per file, a few dozen at a time: models of thousands of files are common.
-  const { default: pLimit } = await import('p-limit');
-  const limit = pLimit(32);
-  const sources: FileSource[] = await Promise.all(layout.files.map((file) => limit(() => sourceFor(env, target, file, shas[file.index], previousFiles.get(file.path), identities))));
+  const sources = new Array<FileSource>(layout.files.length);
+  await forEachLimited(layout.files, FS_CONCURRENCY, async (file) => {
+    sources[file.index] = await sourceFor(env, target, file, shas[file.index], previousFiles.get(file.path), identities);
+  });
   // Files of an archive come out of it, not from chunks of their own.
   const archives = archivesOf(content);
   for (const archive of archives) {
     const files = archive.files ? new Set(archive.files) : undefined;
-    layout.files.forEach((f) => sources[f.index]?.kind === 'fetch' && (!files || files.has(f.path)) && (sources[f.index] = { kind: 'extract' }));
+    layout.files.forEach((f) => sources[f.index]?.kind === 'fetch' && (!files || files.has(f.path)) && (sources[f.index] = EXTRACT));
   }
   const neededBytes = layout.files.reduce((sum, file) => sum + (sources[file.index]?.kind === 'fetch' || sources[file.index]?.kind === 'extract' ? file.size : 0), 0);
   for (const file of layout.files) {
@@ -134,7 +140,7 @@ function chunkBytesFor(layout: ManifestLayout, sources: FileSource[]): number {
 }
 
 async function sourceFor(env: AssembleEnv, target: ModelTarget, file: FileSpan, sha: string | undefined, recorded: InstalledFile | undefined, identities: Record<string, ObjectIdentity>): Promise<FileSource> {
-  if (file.size === 0) return { kind: 'empty' };
+  if (file.size === 0) return EMPTY;
   const stored = sha ? await env.store.trustObject(sha, file.size, identities[sha]) : 'absent';
   if (sha && stored === 'ok') return { kind: 'store', sha };
   if (stored === 'corrupt') {
@@ -154,7 +160,7 @@ async function sourceFor(env: AssembleEnv, target: ModelTarget, file: FileSpan, 
       // gone: fetch it
     }
   }
-  return { kind: 'fetch' };
+  return FETCH;
 }
 
 /** Fetch what the plan needs, verify, store, stage and promote. Returns the installed record. */
@@ -187,18 +193,12 @@ export async function executePlan(env: AssembleEnv, initial: ModelPlan): Promise
 
 /** Files another process stored while we waited for the model's lock need no fetching. */
 async function refreshSources(env: AssembleEnv, plan: ModelPlan): Promise<void> {
-  const { default: pLimit } = await import('p-limit');
-  const limit = pLimit(32);
-  await Promise.all(
-    plan.layout.files.map((file) =>
-      limit(async () => {
-        const sha = plan.shas[file.index];
-        if (plan.sources[file.index]?.kind === 'fetch' && sha && (await env.store.hasObject(sha, file.size))) {
-          plan.sources[file.index] = { kind: 'store', sha };
-        }
-      }),
-    ),
-  );
+  await forEachLimited(plan.layout.files, FS_CONCURRENCY, async (file) => {
+    const sha = plan.shas[file.index];
+    if (plan.sources[file.index]?.kind === 'fetch' && sha && (await env.store.hasObject(sha, file.size))) {
+      plan.sources[file.index] = { kind: 'store', sha };
+    }
+  });
 }
 
 /** Refuse to write through a symlink planted between the install root and the destination. */
@@ -232,32 +232,30 @@ async function stageAndPromote(env: AssembleEnv, plan: ModelPlan): Promise<Insta
     await mkdir(parent, { recursive: true });
     await mkdir(staging);
     // Folders first (in order, parents before children), then every file linked a few dozen at a time.
-    const folders = [...new Set(layout.files.map((file) => dirname(join(staging, file.path))))].filter((f) => f !== staging).sort();
-    for (const folder of folders) await mkdir(folder, { recursive: true });
-    const { default: pLimit } = await import('p-limit');
-    const limit = pLimit(32);
-    await Promise.all(
-      layout.files.map((file) =>
-        limit(async () => {
-          const path = join(staging, file.path);
-          const source = plan.sources[file.index] as FileSource;
-          if (source.kind === 'empty') await writeFile(path, '');
-          else if (source.kind === 'store') await linkFile(env.store.objectPath(source.sha), path, env.linkMode, join(target.dest, file.path));
-          else if (source.kind === 'adopt') await link(source.path, path).catch(() => linkFile(source.path, path, 'copy'));
-          else throw new ModelsError('E_INTERNAL', `${target.name}: ${file.path} was not fetched`);
-        }),
-      ),
-    );
+    // By relative name: an absolute path per file held some 20 MB for 100,000 files.
+    const folders = new Set<string>();
+    for (const file of layout.files) {
+      const slash = file.path.lastIndexOf('/');
+      if (slash > 0) folders.add(file.path.slice(0, slash));
+    }
+    for (const folder of [...folders].sort()) await mkdir(join(staging, folder), { recursive: true });
+    await forEachLimited(layout.files, FS_CONCURRENCY, async (file) => {
+      const path = join(staging, file.path);
+      const source = plan.sources[file.index] as FileSource;
+      if (source.kind === 'empty') await writeFile(path, '');
+      else if (source.kind === 'store') await linkFile(env.store.objectPath(source.sha), path, env.linkMode, join(target.dest, file.path));
+      else if (source.kind === 'adopt') await link(source.path, path).catch(() => linkFile(source.path, path, 'copy'));
+      else throw new ModelsError('E_INTERNAL', `${target.name}: ${file.path} was not fetched`);
+    });
     // Bounded like the links above: 100,000 stats at once held ~800 MB of pending requests.
-    const files: InstalledFile[] = await Promise.all(
-      layout.files.map((file) => limit(async () => {
-        const info = await stat(join(staging, file.path));
-        if (info.size !== file.size) {
-          throw new ModelsError('E_INTEGRITY', `${target.name}: ${file.path} is ${info.size} bytes, expected ${file.size}`, { hint: 'run `models cache verify`, then install again' });
-        }
-        return { path: file.path, size: file.size, sha256: file.size === 0 ? EMPTY_SHA256 : (plan.shas[file.index] as string), mtimeMs: info.mtimeMs };
-      })),
-    );
+    const files = new Array<InstalledFile>(layout.files.length);
+    await forEachLimited(layout.files, FS_CONCURRENCY, async (file) => {
+      const info = await stat(join(staging, file.path));
+      if (info.size !== file.size) {
+        throw new ModelsError('E_INTEGRITY', `${target.name}: ${file.path} is ${info.size} bytes, expected ${file.size}`, { hint: 'run `models cache verify`, then install again' });
+      }
+      files[file.index] = { path: file.path, size: file.size, sha256: file.size === 0 ? EMPTY_SHA256 : (plan.shas[file.index] as string), mtimeMs: info.mtimeMs };
+    });
     // Checked again at the last moment: the folder may have changed since planning.
     const record = env.previous?.path === target.path ? env.previous : undefined;
     const owner = await ownershipOf(target.dest, record);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { ModelsError, abortError, isModelsError, storageError } from '../util/errors.js';
 import { type ChunkJob, type FetchEnv, Journal, PartialFile, fetchChunk, verifyWrittenChunk } from '../fetch/fetch.js';
 import { PrefixFeeder } from '../store/file-hasher.js';
+import { FS_CONCURRENCY, forEachLimited } from '../util/pool.js';
 import { type FileSpan, chunksOverlapping, filesOverlapping } from '../registry/manifest.js';
 import type { Segment, StoredSegment } from '../store/store.js';
 import type { AssembleEnv, ModelPlan } from './assemble.js';
@@ -110,25 +111,24 @@ export async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<v
       );
     for (const [index, count] of remaining) if (count === 0) finish(index);
 
-    await Promise.all(
-      [...jobs.values()]
-        .filter((job) => !journal.done.has(job.chunk.index))
-        .map((job) =>
-          env.limit(async () => {
-            if (controller.signal.aborted) return;
-            try {
-              await fetchChunk(fetchEnv, job, journal);
-              chunkLanded(job);
-              for (const t of job.targets) {
-                const left = (remaining.get(t.span.index) ?? 1) - 1;
-                remaining.set(t.span.index, left);
-                if (left === 0) finish(t.span.index);
-              }
-            } catch (error) {
-              fail(error);
-            }
-          }),
-        ),
+    // As many workers as the shared limit lets run: each queues one chunk at a time, so the queue
+    // never holds a closure per chunk, while the limit still caps requests across parallel models.
+    const todo = [...jobs.values()].filter((job) => !journal.done.has(job.chunk.index));
+    await forEachLimited(todo, env.limit.concurrency, (job) =>
+      env.limit(async () => {
+        if (controller.signal.aborted) return;
+        try {
+          await fetchChunk(fetchEnv, job, journal);
+          chunkLanded(job);
+          for (const t of job.targets) {
+            const left = (remaining.get(t.span.index) ?? 1) - 1;
+            remaining.set(t.span.index, left);
+            if (left === 0) finish(t.span.index);
+          }
+        } catch (error) {
+          fail(error);
+        }
+      }),
     );
     await Promise.all(finishing);
     if (env.signal?.aborted) throw abortError();
@@ -171,21 +171,19 @@ async function finishFile(env: AssembleEnv, plan: ModelPlan, partial: PartialFil
 }
 
 /** Record, for every fetched chunk, where its bytes now live in the store: it will never be fetched again. */
-async function writePointers(env: AssembleEnv, plan: ModelPlan, jobs: ChunkJob[]): Promise<void> {
+async function writePointers(env: AssembleEnv, plan: ModelPlan, jobs: Iterable<ChunkJob>): Promise<void> {
   const { layout } = plan;
-  await Promise.all(
-    jobs.map(async ({ chunk }) => {
-      const segments: StoredSegment[] = [];
-      for (const f of filesOverlapping(layout, chunk)) {
-        const sha = plan.shas[f.index];
-        if (!sha || plan.sources[f.index]?.kind !== 'store') return;
-        const from = Math.max(chunk.offset, f.offset);
-        const to = Math.min(chunk.offset + chunk.size, f.offset + f.size);
-        segments.push({ file: sha, offset: from - f.offset, length: to - from });
-      }
-      await env.store.writePointer(chunk.hash, segments).catch(() => undefined);
-    }),
-  );
+  await forEachLimited(jobs, FS_CONCURRENCY, async ({ chunk }) => {
+    const segments: StoredSegment[] = [];
+    for (const f of filesOverlapping(layout, chunk)) {
+      const sha = plan.shas[f.index];
+      if (!sha || plan.sources[f.index]?.kind !== 'store') return;
+      const from = Math.max(chunk.offset, f.offset);
+      const to = Math.min(chunk.offset + chunk.size, f.offset + f.size);
+      segments.push({ file: sha, offset: from - f.offset, length: to - from });
+    }
+    await env.store.writePointer(chunk.hash, segments).catch(() => undefined);
+  });
   const learned: Record<string, string> = {};
   for (const f of layout.files) if (!f.sha256 && plan.shas[f.index]) learned[f.path] = plan.shas[f.index] as string;
   if (Object.keys(learned).length > 0) await env.store.writeKnownShas(plan.target.manifest, learned);

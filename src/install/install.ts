@@ -12,7 +12,7 @@ import { type FileHasher, createFileHasher } from '../store/file-hasher.js';
 import { sha256File } from '../util/hash.js';
 import { acquireLock } from '../store/locks.js';
 import { longestPathProblem } from '../util/paths.js';
-import { assertLockMatchesManifest, lockMatchesRecord } from './lock-contract.js';
+import { assertLockMatchesManifest, lockMatchesRecord, shareLockedStrings } from './lock-contract.js';
 import { type LockedModel, lockStatus } from '../project/lockfile.js';
 import type { Project } from '../project/project.js';
 import { TEMP_STORE, checkForeignRoot, cleanLeftovers, findLeftovers, foreignError, ownershipOf, recordByHashing, removeRecorded } from './ownership.js';
@@ -23,6 +23,7 @@ import { type InstallState, type InstalledModel, changedFiles, readState, writeS
 import { type LinkMode, Store } from '../store/store.js';
 import { GENERATOR } from '../util/version.js';
 import { formatBytes } from '../util/units.js';
+import { forEachLimited } from '../util/pool.js';
 
 export interface InstallOptions extends SessionOptions {
   frozen?: boolean;
@@ -330,6 +331,7 @@ export async function install(project: Project, options: InstallOptions = {}): P
     );
     for (const { plan } of plans) {
       assertLockMatchesManifest(project.lockPath, plan.target.name, lock.models[plan.target.name] as LockedModel, plan.layout);
+      shareLockedStrings(lock.models[plan.target.name] as LockedModel, plan.layout.files);
       const tooLong = longestPathProblem(plan.target.dest, plan.layout.files);
       if (tooLong) throw new ModelsError('E_STORAGE', `${plan.target.name}: ${tooLong}`, { hint: 'install to a shorter --root or `path:` (nothing was downloaded)' });
     }
@@ -464,16 +466,10 @@ async function mkdirRoot(root: string): Promise<void> {
 }
 
 async function rehashChanged(dest: string, installed: InstalledModel): Promise<string[]> {
-  const { default: pLimit } = await import('p-limit');
-  const limit = pLimit(4);
   const bad: string[] = [];
-  await Promise.all(
-    installed.files.map((f) =>
-      limit(async () => {
-        if ((await sha256File(join(dest, f.path)).catch(() => '')) !== f.sha256) bad.push(f.path);
-      }),
-    ),
-  );
+  await forEachLimited(installed.files, 4, async (f) => {
+    if ((await sha256File(join(dest, f.path)).catch(() => '')) !== f.sha256) bad.push(f.path);
+  });
   return bad.sort();
 }
 

@@ -55,6 +55,21 @@ function contractError(lockPath: string, name: string, locked: LockedModel, foun
   });
 }
 
+/**
+ * Once a reference (the manifest's spans, an install record) agrees with the lock entry, let it
+ * hold the lock's strings: each path and sha256 is then in memory once, not once per copy (about
+ * 12 MB a copy for 100,000 files).
+ */
+export function shareLockedStrings(locked: LockedModel, reference: ReferenceFile[]): void {
+  const count = Math.min(locked.files.length, reference.length);
+  for (let i = 0; i < count; i++) {
+    const mine = locked.files[i] as LockedModel['files'][number];
+    const theirs = reference[i] as ReferenceFile;
+    if (theirs.path === mine.path) theirs.path = mine.path;
+    if (mine.sha256 !== undefined && theirs.sha256 === mine.sha256) theirs.sha256 = mine.sha256;
+  }
+}
+
 /** Throw E_LOCKFILE (exit 2) when a lock entry's files are not exactly those of its manifest. */
 export function assertLockMatchesManifest(lockPath: string, name: string, locked: LockedModel, layout: ManifestLayout): void {
   const found = layout.hash === locked.manifest ? disagreement(locked, layout.files, layout.totalSize, true) : { problem: `the manifest loaded is ${layout.hash.slice(0, 12)}` };

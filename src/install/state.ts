@@ -8,6 +8,7 @@ import { lstat, readFile } from 'node:fs/promises';
 import { dictionary } from '../util/dictionary.js';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/fsutil.js';
+import { FS_CONCURRENCY, forEachLimited } from '../util/pool.js';
 import { INTEGRITY_FILE } from '../runtime/index.js';
 import { storageError } from '../util/errors.js';
 import { isSha256 } from '../util/hash.js';
@@ -84,12 +85,35 @@ export async function readState(root: string, generator: string): Promise<Instal
   return emptyState(generator);
 }
 
+/**
+ * The state as JSON, in pieces of about 64 KiB: models sorted by name, everything indented as
+ * `JSON.stringify(…, null, 2)` would but each file on one line. With 100,000 files the document
+ * is some 15 MB: written whole, it took three copies of that at once (string, concatenation, bytes).
+ */
+export function* stateText(state: InstallState): Generator<string> {
+  const indent = (value: unknown, by: string) => JSON.stringify(value, null, 2).replace(/\n/g, `\n${by}`);
+  const { models, ...head } = state;
+  let out = `${indent(head, '').slice(0, -2)},\n  "models": {`;
+  const names = Object.keys(models).sort();
+  for (const [m, name] of names.entries()) {
+    const { files, ...rest } = models[name] as InstalledModel;
+    out += `${m > 0 ? ',' : ''}\n    ${JSON.stringify(name)}: ${indent(rest, '    ').slice(0, -6)},\n      "files": [`;
+    for (const [i, file] of files.entries()) {
+      out += `${i > 0 ? ',' : ''}\n        ${JSON.stringify(file)}`;
+      if (out.length >= 65536) {
+        yield out;
+        out = '';
+      }
+    }
+    out += `${files.length > 0 ? '\n      ' : ''}]\n    }`;
+  }
+  yield `${out}${names.length > 0 ? '\n  ' : ''}}\n}\n`;
+}
+
 export async function writeState(root: string, state: InstallState): Promise<void> {
-  const sorted: Record<string, InstalledModel> = {};
-  for (const name of Object.keys(state.models).sort()) sorted[name] = state.models[name] as InstalledModel;
   const path = join(root, INTEGRITY_FILE);
   try {
-    await writeFileAtomic(path, `${JSON.stringify({ ...state, models: sorted }, null, 2)}\n`);
+    await writeFileAtomic(path, stateText(state));
   } catch (error) {
     throw storageError(error, 'write', path);
   }
@@ -98,15 +122,13 @@ export async function writeState(root: string, state: InstallState): Promise<voi
 /** Files whose size or mtime differ from the record (or that are gone). Empty means "in place". */
 export async function changedFiles(modelDir: string, installed: InstalledModel): Promise<string[]> {
   const changed: string[] = [];
-  await Promise.all(
-    installed.files.map(async (file) => {
-      try {
-        const info = await lstat(join(modelDir, file.path)); // a symlink in place of a file is a change
-        if (!info.isFile() || info.size !== file.size || Math.abs(info.mtimeMs - file.mtimeMs) >= 1) changed.push(file.path);
-      } catch {
-        changed.push(file.path);
-      }
-    }),
-  );
+  await forEachLimited(installed.files, FS_CONCURRENCY, async (file) => {
+    try {
+      const info = await lstat(join(modelDir, file.path)); // a symlink in place of a file is a change
+      if (!info.isFile() || info.size !== file.size || Math.abs(info.mtimeMs - file.mtimeMs) >= 1) changed.push(file.path);
+    } catch {
+      changed.push(file.path);
+    }
+  });
   return changed.sort();
 }

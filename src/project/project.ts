@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { type ProjectConfig, loadConfig, parseConfig } from './config.js';
 import { ModelsError } from '../util/errors.js';
 import { sha256 } from '../util/hash.js';
-import { type Lockfile, checkLockSize, parseLockfile, serializeLockfile } from './lockfile.js';
+import { type Lockfile, checkLockSize, lockDigest, parseLockfile } from './lockfile.js';
 
 export interface Project {
   config: ProjectConfig;
@@ -17,10 +17,10 @@ export interface Project {
 
 export const LOCKFILE_NAME = 'models.lock';
 
-async function readLockText(path: string): Promise<string | undefined> {
+async function readLockBytes(path: string): Promise<Buffer | undefined> {
   try {
     checkLockSize((await stat(path)).size, path);
-    return await readFile(path, 'utf8');
+    return await readFile(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     if (error instanceof ModelsError) throw error;
@@ -34,20 +34,25 @@ export async function loadProject(configPath = 'models.yaml'): Promise<Project> 
   // loadConfig owns the messages for a missing or unreadable models.yaml.
   const config = configText === undefined ? await loadConfig(file) : parseConfig(configText, file);
   const lockPath = join(config.dir, LOCKFILE_NAME);
-  const lockText = await readLockText(lockPath);
-  const digests = { config: sha256(configText ?? ''), lock: lockText === undefined ? undefined : sha256(lockText) };
+  // Bytes, not text: parsed from them (see parseLockfile), then let go.
+  let lockBytes = await readLockBytes(lockPath);
+  const digests = { config: sha256(configText ?? ''), lock: lockBytes === undefined ? undefined : sha256(lockBytes) };
   let parsed: Lockfile | undefined | null = null;
   return {
     config,
     lockPath,
     digests,
     get lock(): Lockfile | undefined {
-      if (parsed === null) parsed = lockText === undefined ? undefined : parseLockfile(lockText, lockPath);
+      if (parsed === null) {
+        parsed = lockBytes === undefined ? undefined : parseLockfile(lockBytes, lockPath);
+        lockBytes = undefined;
+      }
       return parsed;
     },
     set lock(value: Lockfile | undefined) {
       parsed = value;
-      digests.lock = value === undefined ? undefined : sha256(serializeLockfile(value));
+      lockBytes = undefined;
+      digests.lock = value === undefined ? undefined : lockDigest(value);
     },
   };
 }

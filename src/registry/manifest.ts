@@ -85,7 +85,7 @@ export function parseManifest(bytes: Uint8Array, expectedHash: string, where = e
   if (bytes.byteLength > MAX_MANIFEST_BYTES) reject(where, 'document is too large');
   let data: unknown;
   try {
-    data = JSON.parse(Buffer.from(bytes).toString('utf8'));
+    data = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')); // a view, not a copy
   } catch {
     reject(where, `not JSON (starts with ${JSON.stringify(Buffer.from(bytes.subarray(0, 40)).toString('utf8'))})`);
   }
@@ -135,9 +135,9 @@ export function validateManifest(data: unknown, where: string): Manifest {
   });
   // A file and a folder with the same name cannot both exist.
   for (const { path } of files) {
-    const segments = path.toLowerCase().split('/');
-    for (let n = 1; n < segments.length; n++) {
-      const parent = segments.slice(0, n).join('/');
+    const key = path.toLowerCase();
+    for (let slash = key.indexOf('/'); slash > 0; slash = key.indexOf('/', slash + 1)) {
+      const parent = key.slice(0, slash);
       if (seen.has(parent)) reject(where, `"${parent}" is both a file and a folder`);
     }
   }
@@ -185,7 +185,8 @@ export function layoutManifest(manifest: Manifest, hash: string): ManifestLayout
     offset += file.size;
     return span;
   });
-  return { hash, manifest, chunks, files, totalSize: manifest.total_size };
+  // The spans stand in for the manifest's own file list: one object per file, not two.
+  return { hash, manifest: { ...manifest, files }, chunks, files, totalSize: manifest.total_size };
 }
 
 /** The chunks whose bytes overlap [offset, offset + size). Binary search: chunk lists can be long. */

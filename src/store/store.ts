@@ -21,6 +21,7 @@ import { ModelsError, storageError } from '../util/errors.js';
 
 import { isSha256, sha256File } from '../util/hash.js';
 import { removeDeadTempFiles, writeFileAtomic } from '../util/fsutil.js';
+import { FS_CONCURRENCY, forEachLimited } from '../util/pool.js';
 
 export type LinkMode = 'auto' | 'hardlink' | 'reflink' | 'copy';
 
@@ -167,9 +168,11 @@ export class Store {
     const info = await lstat(dir).catch(() => undefined);
     if (info && !info.isDirectory()) await unlink(dir);
     else if (info) {
-      const names = await readdir(dir);
-      const kinds = await Promise.all(names.map((name) => lstat(join(dir, name)).then((i) => i.isFile(), () => false)));
-      if (kinds.includes(false)) await rm(dir, { recursive: true, force: true });
+      let foreign = false;
+      await forEachLimited(await readdir(dir), FS_CONCURRENCY, async (name) => {
+        if (!foreign && !(await lstat(join(dir, name)).then((i) => i.isFile(), () => false))) foreign = true;
+      });
+      if (foreign) await rm(dir, { recursive: true, force: true });
     }
     try {
       await mkdir(dir, { recursive: true });

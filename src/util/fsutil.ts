@@ -2,7 +2,7 @@
  * Small file-system helpers shared by every writer: a file is either absent, or whole and durable.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { storageError } from './errors.js';
 
@@ -69,11 +69,12 @@ export async function fsyncDir(path: string): Promise<void> {
 /**
  * Write `data` to `path` atomically: temp file in the same folder, write, fsync, rename, fsync the
  * folder. Readers see the old content or the new one, never a partial file. Failures throw a
- * storage ModelsError naming the path; the temp file is removed.
+ * storage ModelsError naming the path; the temp file is removed. `data` may be pieces of text
+ * (written one after another), so a big document never has to exist as one string.
  */
 export async function writeFileAtomic(
   path: string,
-  data: string | Uint8Array,
+  data: string | Uint8Array | Iterable<string>,
   options: WriteFileAtomicOptions = {},
 ): Promise<void> {
   const temp = tempPathFor(path);
@@ -82,7 +83,7 @@ export async function writeFileAtomic(
     const handle = await open(temp, 'wx', options.mode ?? 0o666);
     created = true;
     try {
-      await handle.writeFile(data);
+      await writeFile(handle, data);
       if (options.durable !== false) await handle.sync();
     } finally {
       await handle.close();
