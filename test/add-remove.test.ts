@@ -111,3 +111,15 @@ describe('models remove', () => {
     expect(unknown.stderr).toContain('no model named "nosuch"');
   });
 });
+
+describe('models add: the entry a source stands for', () => {
+  it('derives the kind, the keys and the name', async () => {
+    const { entryFor } = await import('../src/ops/add-source.js');
+    expect(entryFor({ source: 'hf:openai/whisper-tiny', revision: 'v1.0', files: ['*.json'] })).toEqual({ name: 'whisper-tiny', entry: { hf: 'openai/whisper-tiny', revision: 'v1.0', files: ['*.json'] } });
+    expect(entryFor({ source: 'hf:datasets/acme/voices@main' })).toEqual({ name: 'voices', entry: { hf: 'datasets/acme/voices', revision: 'main' } });
+    expect(entryFor({ source: 'oci:ghcr.io/acme/tiny-model:v1' })).toEqual({ name: 'tiny-model', entry: { oci: 'ghcr.io/acme/tiny-model:v1' } });
+    expect(entryFor({ source: 'ollama:llama3.2:1b' })).toEqual({ name: 'llama3.2', entry: { ollama: 'llama3.2:1b' } });
+    expect(entryFor({ source: 'https://x.example/Vosk Model-0.15.zip' })).toEqual({ name: 'vosk-model-0.15', entry: { url: 'https://x.example/Vosk Model-0.15.zip', extract: 'auto' } });
+    expect(() => entryFor({ source: 'oci:ghcr.io/a/b:v1', revision: 'x' })).toThrow('--revision applies to hf: sources only');
+  });
+});

@@ -117,6 +117,7 @@ export function buildProgram(): Command {
     .description('add an entry to models.yaml (comments and layout kept), lock it and install it')
     .option('--name <name>', 'the model name (default: from the source)')
     .option('--files <globs...>', 'hf:, oci: only these files')
+    .option('--revision <rev>', 'hf: a branch, tag or commit (default main)')
     .option('--path <path>', 'install folder relative to the root (default: the name)')
     .option('--registry <url>', 'GROUP/MODEL: this registry instead of the top-level one')
     .option('--no-extract', 'an archive URL: install the archive file itself')

@@ -10,6 +10,8 @@ export interface AddRequest {
   source: string;
   name?: string | undefined;
   files?: string[] | undefined;
+  /** hf: the branch, tag or commit (the same as hf:ORG/REPO@REVISION). */
+  revision?: string | undefined;
   path?: string | undefined;
   registry?: string | undefined;
   /** For an archive URL: install the archive file itself rather than what it holds. */
@@ -40,6 +42,10 @@ export function entryFor(request: AddRequest): EntryToAdd {
     if (!('hf' in derived.entry || 'oci' in derived.entry)) throw new ModelsError('E_USAGE', '--files applies to hf: and oci: sources only');
     derived.entry.files = request.files;
   }
+  if (request.revision) {
+    if (!('hf' in derived.entry)) throw new ModelsError('E_USAGE', '--revision applies to hf: sources only', { hint: 'an oci: source takes its tag or digest in the reference' });
+    derived.entry.revision = request.revision;
+  }
   if (request.path) derived.entry.path = request.path;
   const name = request.name ?? toName(derived.name);
   if (!NAME_PATTERN.test(name)) {
@@ -57,7 +63,7 @@ function urlEntry(url: string, noExtract: boolean | undefined): EntryToAdd {
   }
   const archive = formatFromName(file) !== undefined && !noExtract;
   // A model name from the file: "vosk-model-small-en-us-0.15.zip" → "vosk-model-small-en-us-0.15".
-  const stem = file.replace(/\.(tar\.gz|tgz|tar|zip)$/i, '').replace(/\.[A-Za-z0-9]{1,8}$/, '');
+  const stem = formatFromName(file) !== undefined ? file.replace(/\.(tar\.gz|tgz|tar|zip)$/i, '') : file.replace(/\.[A-Za-z0-9]{1,8}$/, '');
   return { name: stem || 'model', entry: { url, ...(archive ? { extract: 'auto' } : {}) } };
 }
 

@@ -6,6 +6,7 @@ import { plainProgress } from '../progress.js';
 interface Flags {
   name?: string;
   files?: string[];
+  revision?: string;
   path?: string;
   registry?: string;
   extract?: boolean;
@@ -17,7 +18,7 @@ export default async function addCommand(globals: GlobalOptions, signal: AbortSi
   const view = out.json || out.quiet ? undefined : plainProgress(out);
   const result = await add(
     globals.config ?? 'models.yaml',
-    { source, name: flags.name, files: flags.files, path: flags.path, registry: flags.registry, noExtract: flags.extract === false },
+    { source, name: flags.name, files: flags.files, revision: flags.revision, path: flags.path, registry: flags.registry, noExtract: flags.extract === false },
     {
       signal,
       noInstall: flags.install === false,
