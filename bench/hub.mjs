@@ -5,13 +5,14 @@
  * cache and destination; the lock made beforehand, untimed) against what a user would script by hand:
  * `curl -L` of the resolve URL, then `openssl dgst -sha256`.
  */
-import { randomFillSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeRandomFile } from './support.mjs';
 
 const MiB = 1024 * 1024;
 const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
+
 
 async function dataset(dir, size, log) {
   const file = join(dir, 'model.safetensors');
@@ -20,19 +21,7 @@ async function dataset(dir, size, log) {
   if (existsSync(marker) && (await readFile(marker, 'utf8')) === want) return file;
   log(`building the hub dataset in ${dir}`);
   await rm(dir, { recursive: true, force: true });
-  await mkdir(dirname(file), { recursive: true });
-  const handle = await open(file, 'w');
-  try {
-    const buffer = Buffer.allocUnsafe(Math.min(size, 16 * MiB));
-    for (let done = 0; done < size; ) {
-      const n = Math.min(buffer.length, size - done);
-      randomFillSync(buffer, 0, n);
-      await handle.write(buffer, 0, n, done);
-      done += n;
-    }
-  } finally {
-    await handle.close();
-  }
+  await writeRandomFile(file, size);
   await writeFile(marker, want);
   return file;
 }

@@ -7,10 +7,9 @@
  */
 /* global fetch */
 import { spawn } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
+import { freePort, writeRandomFile } from './support.mjs';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 const MiB = 1024 * 1024;
@@ -21,16 +20,6 @@ function which(name) {
   return undefined;
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** docker-registry on 127.0.0.1 with its storage in `storage` (never its default config, which listens everywhere). */
 async function startRegistry(bin, dir, storage) {
@@ -58,18 +47,7 @@ async function prepare(dir, size, log) {
   log(`building the OCI dataset in ${dir}`);
   await rm(dir, { recursive: true, force: true });
   await mkdir(join(dir, 'src'), { recursive: true });
-  const out = await open(file, 'w');
-  try {
-    const buffer = Buffer.allocUnsafe(16 * MiB);
-    for (let done = 0; done < size; ) {
-      const n = Math.min(buffer.length, size - done);
-      randomFillSync(buffer, 0, n);
-      await out.write(buffer, 0, n);
-      done += n;
-    }
-  } finally {
-    await out.close();
-  }
+  await writeRandomFile(file, size);
   await writeFile(marker, want);
   return file;
 }

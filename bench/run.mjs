@@ -12,16 +12,16 @@
  * dir and reused between runs (publish is idempotent). See docs/readme/performance.md.
  */
 import { spawn } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile, open } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { cpus, loadavg, totalmem, release } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { summariseProfile, formatSummary } from './profile-summary.mjs';
 import { benchTemplateFix, templateFixTable } from './template-fix.mjs';
+import { freePort, writeRandomFile } from './support.mjs';
 import { benchOciLayer, ociLayerTable } from './oci-layer.mjs';
 import { benchHub, hubTable } from './hub.mjs';
 
@@ -237,21 +237,6 @@ function fileSizes(total, n) {
   return sizes;
 }
 
-async function writeRandomFile(path, size) {
-  await mkdir(dirname(path), { recursive: true });
-  const handle = await open(path, 'w');
-  try {
-    const buffer = Buffer.allocUnsafe(Math.min(size, 16 * MiB));
-    for (let done = 0; done < size; ) {
-      const n = Math.min(buffer.length, size - done);
-      randomFillSync(buffer, 0, n);
-      await handle.write(buffer, 0, n, done);
-      done += n;
-    }
-  } finally {
-    await handle.close();
-  }
-}
 
 /**
  * The served folder: raw/<kind>/ (the plain files, for the baselines) and reg/<kind>/ (the XPRIM
@@ -288,16 +273,6 @@ async function prepareData(dataDir) {
 // ---------------------------------------------------------------------------------------------
 // server
 
-async function freePort() {
-  return new Promise((resolvePromise, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolvePromise(port));
-    });
-  });
-}
 
 async function waitForPort(port, child) {
   const deadline = Date.now() + 10_000;
