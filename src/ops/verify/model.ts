@@ -5,7 +5,8 @@ import { abortError } from '../../util/errors.js';
 import { EMPTY_SHA256 } from '../../util/hash.js';
 import { contrastHashes } from '../../util/hash-contrast.js';
 import type { ModelEntry } from '../../project/config.js';
-import type { LockedModel } from '../../project/lockfile.js';
+import type { LockedFile, LockedModel } from '../../project/lockfile.js';
+import { FS_CONCURRENCY, forEachLimited } from '../../util/pool.js';
 import type { InstalledModel } from '../../install/state.js';
 import { checkLockEntry } from '../../install/lock-contract.js';
 import { type FileTask, type VerifyContext, hashFile } from './context.js';
@@ -27,63 +28,62 @@ export async function verifyModel(ctx: VerifyContext, entry: ModelEntry, locked:
   return modelVerdict(entry, locked, dest, tasks, record);
 }
 
-/** One stat per file: missing, not a file, the wrong size, or worth hashing. */
+/** One stat per file, a bounded number at a time: missing, not a file, the wrong size, or worth hashing. */
 async function statFiles(locked: LockedModel, dest: string, learned: Record<string, string>, recorded: Map<string, string>): Promise<FileTask[]> {
-  return Promise.all(
-    locked.files.map(async (f): Promise<FileTask> => {
-      const abs = join(dest, ...f.path.split('/'));
-      const expected = f.size === 0 ? EMPTY_SHA256 : (f.sha256 ?? learned[f.path] ?? recorded.get(f.path));
-      const file: VerifiedFile = { path: f.path, status: 'ok', size: f.size, method: expected ? 'sha256' : 'chunks', ...(expected ? { expectedSha256: expected } : {}) };
-      try {
-        const info = await stat(abs);
-        if (!info.isFile()) return { file: { ...file, status: 'modified', detail: 'not a regular file' }, abs, expected, sizeOk: false };
-        if (info.size !== f.size) {
-          return { file: { ...file, status: 'modified', actualSize: info.size, detail: `size ${info.size}, expected ${f.size}` }, abs, expected, sizeOk: false };
-        }
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'ENOTDIR') return { file: { ...file, status: 'missing', detail: 'not found' }, abs, expected, sizeOk: false };
-        return { file: { ...file, status: 'modified', detail: `cannot access (${code ?? String(error)})` }, abs, expected, sizeOk: false };
-      }
-      return { file, abs, expected, sizeOk: true };
-    }),
-  );
+  const tasks = new Array<FileTask>(locked.files.length);
+  await forEachLimited(locked.files, FS_CONCURRENCY, async (f, i) => {
+    tasks[i] = await statFile(f, dest, learned, recorded);
+  });
+  return tasks;
 }
 
-/** Every file with a known sha256, hashed and compared. */
+async function statFile(f: LockedFile, dest: string, learned: Record<string, string>, recorded: Map<string, string>): Promise<FileTask> {
+  const abs = join(dest, ...f.path.split('/'));
+  const expected = f.size === 0 ? EMPTY_SHA256 : (f.sha256 ?? learned[f.path] ?? recorded.get(f.path));
+  const file: VerifiedFile = { path: f.path, status: 'ok', size: f.size, method: expected ? 'sha256' : 'chunks', ...(expected ? { expectedSha256: expected } : {}) };
+  try {
+    const info = await stat(abs);
+    if (!info.isFile()) return { file: { ...file, status: 'modified', detail: 'not a regular file' }, abs, expected, sizeOk: false };
+    if (info.size !== f.size) {
+      return { file: { ...file, status: 'modified', actualSize: info.size, detail: `size ${info.size}, expected ${f.size}` }, abs, expected, sizeOk: false };
+    }
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { file: { ...file, status: 'missing', detail: 'not found' }, abs, expected, sizeOk: false };
+    return { file: { ...file, status: 'modified', detail: `cannot access (${code ?? String(error)})` }, abs, expected, sizeOk: false };
+  }
+  return { file, abs, expected, sizeOk: true };
+}
+
+/**
+ * Every file with a known sha256, hashed and compared: a bounded number queued at a time, each
+ * through the run's shared limit (models are verified side by side).
+ */
 async function hashKnownFiles(ctx: VerifyContext, tasks: FileTask[]): Promise<void> {
-  const { limit, signal } = ctx;
-  await Promise.all(
-    tasks
-      .filter((t) => t.sizeOk && t.expected && t.file.size > 0)
-      .map((t) =>
-        limit(async () => {
-          let actual: string;
-          try {
-            actual = await hashFile(ctx, t.abs, t.file.size);
-          } catch (error) {
-            if (signal?.aborted) throw abortError();
-            t.file.status = 'modified';
-            t.file.detail = `cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})`;
-            return;
-          }
-          if (actual !== t.expected) {
-            t.file.status = 'corrupt';
-            t.file.actualSha256 = actual;
-            const [found, expected] = contrastHashes(actual, t.expected);
-            t.file.detail = `sha256 ${found}, expected ${expected}`;
-          }
-        }),
-      ),
-  );
-
+  const toHash = tasks.filter((t) => t.sizeOk && t.expected && t.file.size > 0);
+  await forEachLimited(toHash, ctx.limit.concurrency, (t) => ctx.limit(() => hashKnownFile(ctx, t)));
 }
 
-function modelVerdict(entry: ModelEntry, locked: LockedModel, dest: string, tasks: FileTask[], record: InstalledModel | undefined): Promise<VerifiedModel> {
-  return verdictOf(entry, locked, dest, tasks, record);
+async function hashKnownFile(ctx: VerifyContext, t: FileTask): Promise<void> {
+  let actual: string;
+  try {
+    actual = await hashFile(ctx, t.abs, t.file.size);
+  } catch (error) {
+    if (ctx.signal?.aborted) throw abortError();
+    t.file.status = 'modified';
+    t.file.detail = `cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})`;
+    return;
+  }
+  if (actual !== t.expected) {
+    t.file.status = 'corrupt';
+    t.file.actualSha256 = actual;
+    const [found, expected] = contrastHashes(actual, t.expected as string);
+    t.file.detail = `sha256 ${found}, expected ${expected}`;
+  }
 }
 
-async function verdictOf(entry: ModelEntry, locked: LockedModel, dest: string, tasks: FileTask[], record: InstalledModel | undefined): Promise<VerifiedModel> {
+/** The model's status from its files' statuses, and what to do about it. */
+async function modelVerdict(entry: ModelEntry, locked: LockedModel, dest: string, tasks: FileTask[], record: InstalledModel | undefined): Promise<VerifiedModel> {
   const files = tasks.map((t) => t.file);
   const bad = files.filter((f) => f.status !== 'ok');
   let status: VerifyModelStatus = bad.some((f) => f.status === 'modified' || f.status === 'corrupt') ? 'corrupt' : bad.length > 0 ? 'missing' : 'ok';
