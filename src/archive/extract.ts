@@ -18,8 +18,6 @@ import type { ArchiveContext } from './context.js';
 import { type ArchiveFormat, type ExtractFormat, resolveFormat } from './format.js';
 import { type ArchiveLimits, Budget, resolveLimits } from './limits.js';
 import { EntrySink, type ExtractedFile } from './sink.js';
-import { extractTar } from './tar.js';
-import { extractZip } from './zip.js';
 
 export type { ArchiveFormat, ExtractFormat, ArchiveLimits, ExtractedFile };
 export { DEFAULT_LIMITS } from './limits.js';
@@ -75,7 +73,8 @@ export async function extractArchive(options: ExtractOptions): Promise<Extracted
     sink: new EntrySink({ archive: name, destDir, signal, onProgress: options.onProgress }),
     signal,
   };
-  const files = format === 'zip' ? await extractZip(ctx) : await extractTar(ctx, format === 'tar.gz');
+  // Loaded on first use: yauzl and node-tar cost tens of ms at start-up on every run that has no archive.
+  const files = format === 'zip' ? await (await import('./zip.js')).extractZip(ctx) : await (await import('./tar.js')).extractTar(ctx, format === 'tar.gz');
   return files.sort((a, b) => compareBytes(a.path, b.path));
 }
 

@@ -87,9 +87,17 @@ export interface FetchEnv {
   label: string;
 }
 
-// Often enough that a kill loses little of a big chunk; each record is one small append.
+/** Received bytes are written in batches of about this much, not one write per network read. */
 const WRITE_BATCH = 1024 * 1024;
-const PROGRESS_RECORD_EVERY = 1024 * 1024;
+/** …or of this many parts (a trickle of tiny reads), well under IOV_MAX. */
+const MAX_PENDING_PARTS = 256;
+/**
+ * A chunk in flight records its progress after at least this many new bytes and this long since
+ * its last record: a kill loses at most a fraction of a second of transfer, and a fast download
+ * does not append a journal line per MiB.
+ */
+const PROGRESS_RECORD_BYTES = 1024 * 1024;
+const PROGRESS_RECORD_MS = 200;
 
 /** A shared token bucket for --limit-rate. */
 export class RateLimiter {
@@ -118,8 +126,9 @@ class ChunkWriter {
   position = 0;
   hasher: Hash = createHash('sha256');
   private lastRecorded = 0;
-  /** Received bytes not yet written: writes go out in 1 MiB batches, not one per network read. */
-  private pending: Buffer | undefined;
+  private lastRecordedAt = Date.now();
+  /** Received parts not yet written, kept as they came (no copy): written together in one writev. */
+  private pending: Uint8Array[] = [];
   private pendingLength = 0;
 
   constructor(
@@ -131,6 +140,7 @@ class ChunkWriter {
     this.position = 0;
     this.hasher = createHash('sha256');
     this.lastRecorded = 0;
+    this.pending = [];
     this.pendingLength = 0;
   }
 
@@ -141,42 +151,32 @@ class ChunkWriter {
       throw new ChunkMismatch(`more than the ${chunk.size} bytes declared`);
     }
     if (!this.job.range) this.hasher.update(data);
-    let offset = 0;
-    while (offset < data.byteLength) {
-      this.pending ??= Buffer.allocUnsafe(Math.min(WRITE_BATCH, chunk.size));
-      const n = Math.min(data.byteLength - offset, this.pending.byteLength - this.pendingLength);
-      this.pending.set(data.subarray(offset, offset + n), this.pendingLength);
-      this.pendingLength += n;
-      this.position += n; // `position` always ends where `pending` ends
-      offset += n;
-      if (this.pendingLength === this.pending.byteLength) await this.flush();
-    }
-    if (validator && this.position - this.lastRecorded >= PROGRESS_RECORD_EVERY && this.job.segments) {
+    this.pending.push(data);
+    this.pendingLength += data.byteLength;
+    this.position += data.byteLength; // `position` always ends where `pending` ends
+    if (this.pendingLength >= WRITE_BATCH || this.pending.length >= MAX_PENDING_PARTS) await this.flush();
+    if (validator && this.job.segments && this.position - this.lastRecorded >= PROGRESS_RECORD_BYTES && Date.now() - this.lastRecordedAt >= PROGRESS_RECORD_MS) {
       await this.flush();
       this.lastRecorded = this.position;
+      this.lastRecordedAt = Date.now();
       await this.journal.markProgress(chunk.index, this.position, validator);
     }
   }
 
   /** Write what is pending into every target it overlaps, at its offsets. */
   async flush(): Promise<void> {
-    if (this.pendingLength === 0 || !this.pending) return;
-    const data = this.pending.subarray(0, this.pendingLength);
+    if (this.pendingLength === 0) return;
+    const parts = this.pending;
     const start = this.job.chunk.offset + this.position - this.pendingLength;
-    const end = start + data.byteLength;
+    const end = start + this.pendingLength;
+    this.pending = [];
+    this.pendingLength = 0;
     for (const target of this.job.targets) {
       const from = Math.max(start, target.span.offset);
       const to = Math.min(end, target.span.offset + target.span.size);
       if (from >= to) continue;
-      const handle = await target.handle();
-      const slice = data.subarray(from - start, to - start);
-      let written = 0;
-      while (written < slice.byteLength) {
-        const { bytesWritten } = await handle.write(slice, written, slice.byteLength - written, from - target.span.offset + written);
-        written += bytesWritten;
-      }
+      await writeAllAt(await target.handle(), sliceParts(parts, from - start, to - start), from - target.span.offset);
     }
-    this.pendingLength = 0;
   }
 
   /** Seed the hasher with bytes already on disk (resume across runs). */
@@ -407,4 +407,30 @@ function openOptions(job: ChunkJob, position: number, validator: string | undefi
 function isStorageFailure(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return code === 'ENOSPC' || code === 'EDQUOT' || code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'EIO';
+}
+
+/** Bytes [from, to) of a list of parts, as views into them (no copy). */
+function sliceParts(parts: Uint8Array[], from: number, to: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let at = 0;
+  for (const part of parts) {
+    const partEnd = at + part.byteLength;
+    if (partEnd > from && at < to) out.push(part.subarray(Math.max(0, from - at), Math.min(part.byteLength, to - at)));
+    at = partEnd;
+    if (at >= to) break;
+  }
+  return out;
+}
+
+/** writev until every byte is written (a short write continues where it stopped). */
+async function writeAllAt(handle: FileHandle, parts: Uint8Array[], position: number): Promise<void> {
+  let left = parts;
+  let at = position;
+  while (left.length > 0) {
+    const total = left.reduce((n, p) => n + p.byteLength, 0);
+    const { bytesWritten } = await handle.writev(left, at);
+    if (bytesWritten >= total) return;
+    left = sliceParts(left, bytesWritten, total);
+    at += bytesWritten;
+  }
 }

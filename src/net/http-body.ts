@@ -7,6 +7,8 @@ import { PassThrough, type Readable } from 'node:stream';
 export const BODY_HIGH_WATER = 64 * 1024;
 /** Read-ahead kept between undici and a slow reader; more than undici's buffer plus one socket read. */
 const READ_AHEAD = 256 * 1024;
+/** Parts (socket reads, up to 64 KiB each) queued on the reading side. */
+const READ_AHEAD_PARTS = 4;
 
 /** curl's --speed-limit / --speed-time: a body slower than this, for this long, is abandoned. */
 export interface LowSpeed {
@@ -44,7 +46,9 @@ export interface GuardOptions {
 }
 
 export function guardBody(body: Readable, { length, lowSpeed, url, onDone }: GuardOptions): Readable {
-  const out = new PassThrough({ highWaterMark: READ_AHEAD });
+  // Parts come out one at a time, as undici delivered them: a byte-mode reader would concatenate
+  // whatever is buffered into a new Buffer on every read (a copy of every byte, and garbage).
+  const out = new PassThrough({ writableHighWaterMark: READ_AHEAD, readableObjectMode: true, readableHighWaterMark: READ_AHEAD_PARTS });
   let pulled = 0;
   const resume = () => body.resume();
   body.on('data', (part: Buffer) => {
