@@ -79,7 +79,7 @@ export function hubTable(r, size, fmt) {
   return [
     `| hf: ${fmt.size(size)} LFS file, stand-in Hub (302 to a file host) | ours | baseline | ratio | target | peak RSS (ours / baseline) |`,
     '|---|---|---|---|---|---|',
-    `| cold \`install --frozen\` (1 LFS file + config.json) | ${fmt.s(r.cold)} | ${fmt.s(r.curl)} curl -L + openssl | ${ratio.toFixed(2)}× | ≤ 1.2×${ratio <= 1.2 ? ' ✓' : ' ✗'} | ${fmt.mb(r.cold.rssMB)} / ${fmt.mb(r.curl.rssMB)} |`,
+    `| cold \`install --frozen\` (1 LFS file + config.json) | ${fmt.s(r.cold)} | ${fmt.s(r.curl)} curl -L + openssl | ${ratio.toFixed(2)}× | ≤ 0.9×${ratio <= 0.9 ? ' ✓' : ' ✗'} | ${fmt.mb(r.cold.rssMB)} / ${fmt.mb(r.curl.rssMB)} |`,
     `| Hub API requests during \`install --frozen\` | ${r.apiRequests} | | | 0${r.apiRequests === 0 ? ' ✓' : ' ✗'} | |`,
   ].join('\n');
 }
