@@ -104,7 +104,7 @@ describe('through a file-system seam (any machine)', () => {
   it('ENOSPC from file writes: exit 7, nothing promoted, cache consistent, a rerun completes', async () => {
     const work = await tempDir();
     const preload = join(work, 'enospc.mjs');
-    // Every FileHandle write fails with ENOSPC once ~1 MiB has been written by this process.
+    // Every FileHandle write and writev fails with ENOSPC once ~1 MiB has been written by this process.
     await writeFile(
       preload,
       `import { open } from 'node:fs/promises';
@@ -112,13 +112,19 @@ import { devNull } from 'node:os';
 const h = await open(devNull, 'r');
 const proto = Object.getPrototypeOf(h);
 await h.close();
-const write = proto.write;
+const { write, writev } = proto;
 let total = 0;
-proto.write = async function (...args) {
-  const n = typeof args[0] === 'string' ? Buffer.byteLength(args[0]) : (args[2] ?? args[0].byteLength);
+const take = (n) => {
   total += n;
   if (total > ${MiB}) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+};
+proto.write = async function (...args) {
+  take(typeof args[0] === 'string' ? Buffer.byteLength(args[0]) : (args[2] ?? args[0].byteLength));
   return write.apply(this, args);
+};
+proto.writev = async function (...args) {
+  take(args[0].reduce((n, b) => n + b.byteLength, 0));
+  return writev.apply(this, args);
 };
 `,
     );
