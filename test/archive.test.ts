@@ -404,6 +404,7 @@ console.log(JSON.stringify({ results, maxRssKiB: process.resourceUsage().maxRSS 
     expect(Date.now() - started).toBeLessThan(5000);
     expect(progressed).toBeLessThan(32 * 1024 * 1024);
     expect((await stat(join(dest, 'zeros.bin'))).size).toBeLessThan(32 * 1024 * 1024);
-    expect(await fds()).toBe(before);
+    // Not more than before (none leaked); one fewer happens when an earlier test's handle is collected meanwhile.
+    expect(await fds()).toBeLessThanOrEqual(before);
   });
 });
