@@ -1,2 +1,3 @@
 #!/usr/bin/env node
-import '../lib/cli/index.js';
+// The CLI, bundled with its dependencies (scripts/bundle-cli.mjs): one file to load instead of ~250.
+import '../lib/cli-bundle/index.js';

@@ -129,8 +129,7 @@ export class HttpClient {
 
   private async getDispatcher(): Promise<Dispatcher> {
     if (!this.dispatcher) {
-      // Imported lazily: commands that need no network never pay for loading undici.
-      const { EnvHttpProxyAgent } = await import('undici');
+      const { EnvHttpProxyAgent } = await loadUndici();
       this.dispatcher = new EnvHttpProxyAgent({
         connections: this.options.connections ?? 8,
         bodyTimeout: this.options.idleTimeoutMs ?? 30_000,
@@ -155,7 +154,7 @@ export class HttpClient {
    * `passStatuses`, those 4xx answers are returned instead of thrown (an OCI 401 carries its challenge).
    */
   async request(url: string, options: RequestOptions = {}): Promise<HttpResponse> {
-    const { request } = await import('undici');
+    const { request } = await loadUndici();
     const dispatcher = await this.getDispatcher();
     const method = options.method ?? 'GET';
     const headers = options.headers ?? {};
@@ -230,4 +229,14 @@ export function redact(url: URL): string {
   copy.username = '';
   copy.password = '';
   return copy.href;
+}
+
+/**
+ * undici, loaded on first use (commands that need no network never pay for it). Through its default
+ * export: undici is CommonJS, and in the bundled CLI (scripts/bundle-cli.mjs) a dynamically imported
+ * CommonJS module has no named exports.
+ */
+async function loadUndici(): Promise<typeof import('undici')> {
+  const mod = await import('undici');
+  return (mod as unknown as { default: typeof mod }).default;
 }
