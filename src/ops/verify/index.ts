@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import type { ModelEntry } from '../../project/config.js';
 import { ModelsError, abortError } from '../../util/errors.js';
 import { HashPool } from '../../store/file-hasher.js';
-import { selectEntries } from '../../install/install.js';
+import { selectEntries } from '../../install/entries.js';
 import { type LockedModel, entrySpecHash } from '../../project/lockfile.js';
 import type { Project } from '../../project/project.js';
 import { Session } from '../../project/session.js';
