@@ -65,10 +65,11 @@ export function run(load: () => Promise<{ default: Action }>) {
   };
 }
 
-/** The command table, in help order: the install spine, publishing, inspection, the cache, upkeep. */
+/** The command table, in help order: the install spine, editing the project, publishing, inspection, the cache, upkeep. */
 export function buildProgram(): Command {
   const program = rootCommand();
-  registerSpineCommands(program);
+  registerLockInstallCommands(program);
+  registerEditCommands(program);
   registerPublishCommand(program);
   registerInspectCommands(program);
   registerCacheCommands(program);
@@ -102,8 +103,8 @@ function rootCommand(): Command {
     });
 }
 
-/** lock, install, add, remove, update, outdated. */
-function registerSpineCommands(program: Command): void {
+/** lock and install: the spine. */
+function registerLockInstallCommands(program: Command): void {
   program
     .command('lock')
     .description('resolve models.yaml into models.lock (downloads no chunks)')
@@ -127,7 +128,10 @@ function registerSpineCommands(program: Command): void {
     .option('--force', 'move a model folder the tool did not write aside (<dest>.xprim-replaced-<time>) instead of refusing')
     .addHelpText('after', '\nExamples:\n  models install --frozen                       # CI\n  models install --frozen --root dist/models --platform win32-x64\n  models install --only vision --concurrency 16')
     .action(run(() => import('./commands/install.js')));
+}
 
+/** add, remove, update, outdated: changing what models.yaml and models.lock hold. */
+function registerEditCommands(program: Command): void {
   program
     .command('add <source>')
     .description('add an entry to models.yaml (comments and layout kept), lock it and install it')
