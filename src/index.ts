@@ -5,7 +5,8 @@
  *   await lock(project);
  *   const result = await install(project, { frozen: true, onEvent, signal });
  */
-import { install as installProject, type InstallOptions, type InstallResult } from './install/install.js';
+import { install as installProject } from './install/install.js';
+import type { InstallOptions, InstallResult } from './install/types.js';
 import { loadProject, type Project } from './project/project.js';
 import { type LockOptions, type LockResult, type OutdatedEntry, lockProject, outdated as outdatedProject } from './sources/lock-project.js';
 import { Session, type SessionOptions } from './project/session.js';
@@ -17,7 +18,7 @@ export { loadProject } from './project/project.js';
 export type { Project } from './project/project.js';
 export type { ProjectConfig, ModelEntry } from './project/config.js';
 export type { Lockfile, LockedModel, LockedFile } from './project/lockfile.js';
-export type { InstallOptions, InstallResult, InstallEvent, ModelResult, ModelSource } from './install/install.js';
+export type { InstallOptions, InstallResult, InstallEvent, ModelResult, ModelSource } from './install/types.js';
 export type { LockOptions, LockResult, LockChange, OutdatedEntry, OutdatedStatus } from './sources/lock-project.js';
 export type { SessionOptions } from './project/session.js';
 export type { RetryPolicy } from './registry/client.js';
@@ -32,7 +33,7 @@ export { mirror } from './ops/mirror.js';
 export type { MirrorOptions, MirrorResult, MirrorEvent, MirroredModel } from './ops/mirror.js';
 export type { LinkMode } from './store/store.js';
 export { VERSION } from './util/version.js';
-export { selectEntries } from './install/install.js';
+export { selectEntries } from './install/entries.js';
 export { defaultCacheDir } from './store/store.js';
 export type { VerifyOptions, VerifyReport, VerifiedModel, VerifiedFile, VerifyFileStatus, VerifyModelStatus } from './ops/verify/index.js';
 export { cacheInfo, verifyCache, pruneCache } from './ops/cache.js';

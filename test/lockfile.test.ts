@@ -6,17 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/project/config.js';
 import { ModelsError } from '../src/util/errors.js';
 import { sha256 } from '../src/util/hash.js';
-import {
-  lockStatus,
-  parseLockfile,
-  readLockfile,
-  serializeLockfile,
-  specHash,
-  writeLockfile,
-  readCanonical,
-  type LockedModel,
-  type Lockfile,
-} from '../src/project/lockfile.js';
+import { lockStatus, parseLockfile, readLockfile, type LockedModel, type Lockfile } from '../src/project/lockfile.js';
+import { readCanonical } from '../src/project/lock-canonical-reader.js';
+import { specHash } from '../src/project/lock-format.js';
+import { serializeLockfile, writeLockfile } from '../src/project/lock-writer.js';
 
 const H1 = 'a'.repeat(64);
 const H2 = '0123456789abcdef'.repeat(4);

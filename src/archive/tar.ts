@@ -77,72 +77,91 @@ function tarError(error: unknown, ctx: ArchiveContext) {
   return refuseEntry(ctx.name, undefined, `is not a valid tar: ${error instanceof Error ? error.message : String(error)}`);
 }
 
-export async function extractTar(ctx: ArchiveContext, gzip: boolean): Promise<ExtractedFile[]> {
-  const files: ExtractedFile[] = [];
-  const tree = new PathTree();
-  const parser = new Parser({ strict: true, brotli: false, zstd: false });
-  let failure: unknown;
-  let eof = false;
-  const waiters = new Set<() => void>();
-  const reading = new Set<Readable>();
-  // The first failure wins; it also ends the entry being written, so nothing goes on behind our back.
-  const fail = (error: unknown) => {
-    failure ??= error;
-    for (const stream of reading) stream.destroy();
-    for (const wake of [...waiters]) wake();
-  };
-  const read: EntryReader = (entry) => {
+/**
+ * One extraction's shared state: the first failure (it wins), the entry streams being read and the
+ * waits on the parser, which a failure ends so nothing goes on behind our back.
+ */
+class TarRun {
+  readonly parser = new Parser({ strict: true, brotli: false, zstd: false });
+  failure: unknown;
+  eof = false;
+  /** Entries are extracted one after another, in archive order. */
+  chain = Promise.resolve();
+  private readonly waiters = new Set<() => void>();
+  private readonly reading = new Set<Readable>();
+
+  fail(error: unknown): void {
+    this.failure ??= error;
+    for (const stream of this.reading) stream.destroy();
+    for (const wake of [...this.waiters]) wake();
+  }
+
+  readonly read: EntryReader = (entry) => {
     const stream = Readable.from(entry, { objectMode: false });
-    reading.add(stream);
-    stream.once('close', () => reading.delete(stream));
+    this.reading.add(stream);
+    stream.once('close', () => this.reading.delete(stream));
     return stream;
   };
-  // Resolves on the parser's event, or as soon as anything has failed.
-  const until = (event: string) =>
-    new Promise<void>((resolve) => {
-      if (failure !== undefined) return resolve();
+
+  /** Resolves on the parser's event, or as soon as anything has failed. */
+  until(event: string): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.failure !== undefined) return resolve();
       const wake = () => {
-        parser.off(event, wake);
-        waiters.delete(wake);
+        this.parser.off(event, wake);
+        this.waiters.delete(wake);
         resolve();
       };
-      parser.on(event, wake);
-      waiters.add(wake);
+      this.parser.on(event, wake);
+      this.waiters.add(wake);
     });
+  }
+}
 
-  let chain = Promise.resolve();
-  parser.on('entry', (entry: ReadEntry) => {
-    chain = chain.then(() => (failure === undefined ? extractEntry(entry, ctx, tree, files, read) : undefined)).catch(fail);
-  });
-  parser.on('ignoredEntry', (entry: ReadEntry) => {
-    fail(refuseEntry(ctx.name, entry.path, entry.meta ? 'has a metadata header over 1 MiB' : `has an unsupported type (${entry.type})`));
-  });
-  parser.on('error', (error: Error) => fail(tarError(error, ctx)));
-  parser.on('eof', () => (eof = true));
-
+export async function extractTar(ctx: ArchiveContext, gzip: boolean): Promise<ExtractedFile[]> {
+  const files: ExtractedFile[] = [];
+  const run = new TarRun();
+  listen(run, ctx, new PathTree(), files);
   const input = tarStream(ctx, gzip);
   try {
-    let expanded = 0;
-    for await (const chunk of input as AsyncIterable<Buffer>) {
-      // node-tar would silently gunzip a second layer, outside our backpressure and accounting.
-      if (expanded === 0 && chunk[0] === 0x1f && chunk[1] === 0x8b) throw refuseEntry(ctx.name, undefined, 'is compressed twice');
-      expanded += chunk.length;
-      ctx.budget.expanded(expanded);
-      if (!parser.write(chunk)) await until('drain');
-      if (failure !== undefined) throw failure;
-      if (eof) break; // what follows the end-of-archive blocks is padding, or junk: not ours to buffer
-    }
-    const ended = until('end');
-    parser.end();
+    await feed(run, ctx, input);
+    const ended = run.until('end');
+    run.parser.end();
     await ended;
-    await chain;
-    if (failure !== undefined) throw failure;
+    await run.chain;
+    if (run.failure !== undefined) throw run.failure;
     return files;
   } catch (error) {
-    fail(error);
-    await chain;
-    throw tarError(failure, ctx);
+    run.fail(error);
+    await run.chain;
+    throw tarError(run.failure, ctx);
   } finally {
     input.destroy();
+  }
+}
+
+function listen(run: TarRun, ctx: ArchiveContext, tree: PathTree, files: ExtractedFile[]): void {
+  const { parser } = run;
+  parser.on('entry', (entry: ReadEntry) => {
+    run.chain = run.chain.then(() => (run.failure === undefined ? extractEntry(entry, ctx, tree, files, run.read) : undefined)).catch((error: unknown) => run.fail(error));
+  });
+  parser.on('ignoredEntry', (entry: ReadEntry) => {
+    run.fail(refuseEntry(ctx.name, entry.path, entry.meta ? 'has a metadata header over 1 MiB' : `has an unsupported type (${entry.type})`));
+  });
+  parser.on('error', (error: Error) => run.fail(tarError(error, ctx)));
+  parser.on('eof', () => (run.eof = true));
+}
+
+/** The tar stream into the parser, with backpressure, counting the expanded bytes against the budget. */
+async function feed(run: TarRun, ctx: ArchiveContext, input: Readable): Promise<void> {
+  let expanded = 0;
+  for await (const chunk of input as AsyncIterable<Buffer>) {
+    // node-tar would silently gunzip a second layer, outside our backpressure and accounting.
+    if (expanded === 0 && chunk[0] === 0x1f && chunk[1] === 0x8b) throw refuseEntry(ctx.name, undefined, 'is compressed twice');
+    expanded += chunk.length;
+    ctx.budget.expanded(expanded);
+    if (!run.parser.write(chunk)) await run.until('drain');
+    if (run.failure !== undefined) throw run.failure;
+    if (run.eof) break; // what follows the end-of-archive blocks is padding, or junk: not ours to buffer
   }
 }

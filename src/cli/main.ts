@@ -65,8 +65,22 @@ export function run(load: () => Promise<{ default: Action }>) {
   };
 }
 
+/** The command table, in help order: the install spine, editing the project, publishing, inspection, the cache, upkeep. */
 export function buildProgram(): Command {
-  const program = new Command('models')
+  const program = rootCommand();
+  registerLockInstallCommands(program);
+  registerEditCommands(program);
+  registerPublishCommand(program);
+  registerInspectCommands(program);
+  registerCacheCommands(program);
+  registerUpkeepCommands(program);
+  registerHelpCommand(program);
+  return program;
+}
+
+/** `models` itself: the global options, help that lists -V, and exit codes for commander's own errors. */
+function rootCommand(): Command {
+  return new Command('models')
     .description('Reproducible, verified installs of ML model files from XPRIM registries (models --version prints the version)')
     .option('--json', 'print one JSON document on stdout, no progress')
     .option('-q, --quiet', 'print nothing on success')
@@ -87,7 +101,10 @@ export function buildProgram(): Command {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') process.exit(0);
       process.exit(2);
     });
+}
 
+/** lock and install: the spine. */
+function registerLockInstallCommands(program: Command): void {
   program
     .command('lock')
     .description('resolve models.yaml into models.lock (downloads no chunks)')
@@ -111,7 +128,10 @@ export function buildProgram(): Command {
     .option('--force', 'move a model folder the tool did not write aside (<dest>.xprim-replaced-<time>) instead of refusing')
     .addHelpText('after', '\nExamples:\n  models install --frozen                       # CI\n  models install --frozen --root dist/models --platform win32-x64\n  models install --only vision --concurrency 16')
     .action(run(() => import('./commands/install.js')));
+}
 
+/** add, remove, update, outdated: changing what models.yaml and models.lock hold. */
+function registerEditCommands(program: Command): void {
   program
     .command('add <source>')
     .description('add an entry to models.yaml (comments and layout kept), lock it and install it')
@@ -144,7 +164,9 @@ export function buildProgram(): Command {
     .description('compare locked versions with what the registry resolves now (exit 1 when anything is not current)')
     .addHelpText('after', '\nExamples:\n  models outdated\n  models outdated --json')
     .action(run(() => import('./commands/outdated.js')));
+}
 
+function registerPublishCommand(program: Command): void {
   program
     .command('publish <dir>')
     .description('chunk a folder of files into a registry folder, or push it to an OCI registry (--to oci://HOST/REPO:TAG)')
@@ -157,31 +179,10 @@ export function buildProgram(): Command {
     .option('--metadata <key=value>', 'metadata (repeatable)', collect)
     .addHelpText('after', '\nExamples:\n  models publish ./out --to ./registry --model acme/vad --version v5 --alias latest\n  models publish ./out --to oci://ghcr.io/acme/vad:v5')
     .action(run(() => import('./commands/publish.js')));
-
-  registerMoreCommands(program);
-
-  program
-    .command('help [command...]')
-    .description('show help for a command (`models help cache prune`)')
-    .action((names: string[]) => {
-      let target = program;
-      for (const name of names) {
-        const sub = target.commands.find((c) => c.name() === name);
-        if (!sub) {
-          process.stderr.write(`error: unknown command "${names.join(' ')}"\n(run \`models help\` for the list of commands)\n`);
-          process.exitCode = 2;
-          return;
-        }
-        target = sub;
-      }
-      target.outputHelp();
-    });
-  program.addHelpCommand(false);
-  return program;
 }
 
-/** Commands beyond the install spine (verify, list, info, path, cache, doctor, mirror). */
-function registerMoreCommands(program: Command): void {
+/** verify, list, info, path: reading what is locked, installed or published. */
+function registerInspectCommands(program: Command): void {
   program
     .command('verify [names...]')
     .description('re-hash every installed file against the locked manifest (exit 4 if missing, 6 if different)')
@@ -215,7 +216,9 @@ function registerMoreCommands(program: Command): void {
     .option('--root <dir>', 'the install root')
     .addHelpText('after', '\nExamples:\n  models path vad\n  python run.py --model "$(models path vad)/silero_vad.onnx"')
     .action(run(() => import('./commands/path.js')));
+}
 
+function registerCacheCommands(program: Command): void {
   const cache = program.command('cache').description('the shared chunk cache');
   cache
     .command('info')
@@ -234,7 +237,10 @@ function registerMoreCommands(program: Command): void {
     .option('-y, --yes', 'do not ask for confirmation')
     .addHelpText('after', '\nExamples:\n  models cache prune --older-than 30d --dry-run\n  models cache prune --max-size 20GiB -y')
     .action(run(() => import('./commands/cache-prune.js')));
+}
 
+/** doctor and mirror. */
+function registerUpkeepCommands(program: Command): void {
   program
     .command('doctor')
     .description('a readiness report: config, lock, cache, disk, registries, each model; a hint per problem')
@@ -250,6 +256,27 @@ function registerMoreCommands(program: Command): void {
     .option('--concurrency <n>', 'parallel chunk copies (default $MODELS_CONCURRENCY or 8)', concurrency)
     .addHelpText('after', '\nExamples:\n  models mirror --out /media/usb/models-mirror\n  MODELS_MIRRORS=file:///media/usb/models-mirror models install --frozen --offline')
     .action(run(() => import('./commands/mirror.js')));
+}
+
+/** `help [command...]` walks subcommands (`models help cache prune`); commander's own help command is off. */
+function registerHelpCommand(program: Command): void {
+  program
+    .command('help [command...]')
+    .description('show help for a command (`models help cache prune`)')
+    .action((names: string[]) => {
+      let target = program;
+      for (const name of names) {
+        const sub = target.commands.find((c) => c.name() === name);
+        if (!sub) {
+          process.stderr.write(`error: unknown command "${names.join(' ')}"\n(run \`models help\` for the list of commands)\n`);
+          process.exitCode = 2;
+          return;
+        }
+        target = sub;
+      }
+      target.outputHelp();
+    });
+  program.addHelpCommand(false);
 }
 
 /**

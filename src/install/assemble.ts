@@ -231,31 +231,8 @@ async function stageAndPromote(env: AssembleEnv, plan: ModelPlan): Promise<Insta
   try {
     await mkdir(parent, { recursive: true });
     await mkdir(staging);
-    // Folders first (in order, parents before children), then every file linked a few dozen at a time.
-    // By relative name: an absolute path per file held some 20 MB for 100,000 files.
-    const folders = new Set<string>();
-    for (const file of layout.files) {
-      const slash = file.path.lastIndexOf('/');
-      if (slash > 0) folders.add(file.path.slice(0, slash));
-    }
-    for (const folder of [...folders].sort()) await mkdir(join(staging, folder), { recursive: true });
-    await forEachLimited(layout.files, FS_CONCURRENCY, async (file) => {
-      const path = join(staging, file.path);
-      const source = plan.sources[file.index] as FileSource;
-      if (source.kind === 'empty') await writeFile(path, '');
-      else if (source.kind === 'store') await linkFile(env.store.objectPath(source.sha), path, env.linkMode, join(target.dest, file.path));
-      else if (source.kind === 'adopt') await link(source.path, path).catch(() => linkFile(source.path, path, 'copy'));
-      else throw new ModelsError('E_INTERNAL', `${target.name}: ${file.path} was not fetched`);
-    });
-    // Bounded like the links above: 100,000 stats at once held ~800 MB of pending requests.
-    const files = new Array<InstalledFile>(layout.files.length);
-    await forEachLimited(layout.files, FS_CONCURRENCY, async (file) => {
-      const info = await stat(join(staging, file.path));
-      if (info.size !== file.size) {
-        throw new ModelsError('E_INTEGRITY', `${target.name}: ${file.path} is ${info.size} bytes, expected ${file.size}`, { hint: 'run `models cache verify`, then install again' });
-      }
-      files[file.index] = { path: file.path, size: file.size, sha256: file.size === 0 ? EMPTY_SHA256 : (plan.shas[file.index] as string), mtimeMs: info.mtimeMs };
-    });
+    await linkStaged(env, plan, staging);
+    const files = await checkStaged(plan, staging);
     // Checked again at the last moment: the folder may have changed since planning.
     const record = env.previous?.path === target.path ? env.previous : undefined;
     const owner = await ownershipOf(target.dest, record);
@@ -282,6 +259,43 @@ async function stageAndPromote(env: AssembleEnv, plan: ModelPlan): Promise<Insta
     await rm(staging, { recursive: true, force: true }).catch(() => undefined);
     throw storageError(error, 'install into', target.dest);
   }
+}
+
+/**
+ * Folders first (in order, parents before children), then every file linked a few dozen at a time.
+ * By relative name: an absolute path per file held some 20 MB for 100,000 files.
+ */
+async function linkStaged(env: AssembleEnv, plan: ModelPlan, staging: string): Promise<void> {
+  const { target, layout } = plan;
+  const folders = new Set<string>();
+  for (const file of layout.files) {
+    const slash = file.path.lastIndexOf('/');
+    if (slash > 0) folders.add(file.path.slice(0, slash));
+  }
+  for (const folder of [...folders].sort()) await mkdir(join(staging, folder), { recursive: true });
+  await forEachLimited(layout.files, FS_CONCURRENCY, async (file) => {
+    const path = join(staging, file.path);
+    const source = plan.sources[file.index] as FileSource;
+    if (source.kind === 'empty') await writeFile(path, '');
+    else if (source.kind === 'store') await linkFile(env.store.objectPath(source.sha), path, env.linkMode, join(target.dest, file.path));
+    else if (source.kind === 'adopt') await link(source.path, path).catch(() => linkFile(source.path, path, 'copy'));
+    else throw new ModelsError('E_INTERNAL', `${target.name}: ${file.path} was not fetched`);
+  });
+}
+
+/** Every staged file has its size; the install record of each (its mtime is what later runs stat against). */
+async function checkStaged(plan: ModelPlan, staging: string): Promise<InstalledFile[]> {
+  const { target, layout } = plan;
+  // Bounded like the links: 100,000 stats at once held ~800 MB of pending requests.
+  const files = new Array<InstalledFile>(layout.files.length);
+  await forEachLimited(layout.files, FS_CONCURRENCY, async (file) => {
+    const info = await stat(join(staging, file.path));
+    if (info.size !== file.size) {
+      throw new ModelsError('E_INTEGRITY', `${target.name}: ${file.path} is ${info.size} bytes, expected ${file.size}`, { hint: 'run `models cache verify`, then install again' });
+    }
+    files[file.index] = { path: file.path, size: file.size, sha256: file.size === 0 ? EMPTY_SHA256 : (plan.shas[file.index] as string), mtimeMs: info.mtimeMs };
+  });
+  return files;
 }
 
 /** Remember what each stored file looked like once verified and linked: the next install trusts it by a stat. */

@@ -15,132 +15,177 @@ import type { Segment, StoredSegment } from '../store/store.js';
 import type { AssembleEnv, ModelPlan } from './assemble.js';
 import { isWholeObject, partsOfFile, splitLargeObjects } from './ranged-parts.js';
 
+/** One model's fetch: the partial files, their hashers and the chunk jobs that fill them. */
+interface Fetching {
+  env: AssembleEnv;
+  plan: ModelPlan;
+  journal: Journal;
+  /** Aborted by the caller's signal or by the first failure: stops every request in flight. */
+  controller: AbortController;
+  partials: Map<number, PartialFile>;
+  feeders: Map<number, PrefixFeeder>;
+  jobs: Map<number, ChunkJob>;
+  /** Files that are exactly one chunk, with that chunk's (verified) hash. */
+  wholeFiles: Map<number, string>;
+}
+
 export async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<void> {
-  const { layout, target } = plan;
-  const wanted = layout.files.filter((f) => plan.sources[f.index]?.kind === 'fetch');
+  const wanted = plan.layout.files.filter((f) => plan.sources[f.index]?.kind === 'fetch');
   if (wanted.length === 0) return;
-  const dir = await env.store.preparePartialDir(target.manifest);
+  const dir = await env.store.preparePartialDir(plan.target.manifest);
   const journal = await Journal.open(dir);
-  const partials = new Map<number, PartialFile>();
-  const feeders = new Map<number, PrefixFeeder>();
   const controller = new AbortController();
   // Every in-flight request and backoff listens on it: many more than the default warning threshold.
   setMaxListeners(0, controller.signal);
   const onAbort = () => controller.abort();
   env.signal?.addEventListener('abort', onAbort, { once: true });
+  const f: Fetching = { env, plan, journal, controller, partials: new Map(), feeders: new Map(), jobs: new Map(), wholeFiles: new Map() };
   try {
-    for (const file of wanted) {
-      const path = join(dir, `f${file.index}`);
-      partials.set(file.index, new PartialFile(file, path, !journal.resumed));
-      feeders.set(file.index, new PrefixFeeder(env.hasher, path, file.size));
-    }
-    // A verified chunk completes a byte range of each file it writes into; complete prefixes get hashed.
-    const chunkLanded = (job: ChunkJob) => {
-      for (const t of job.targets) {
-        const from = Math.max(job.chunk.offset, t.span.offset) - t.span.offset;
-        const to = Math.min(job.chunk.offset + job.chunk.size, t.span.offset + t.span.size) - t.span.offset;
-        feeders.get(t.span.index)?.complete(from, to);
-      }
-    };
-    const segmentOf = (file: FileSpan): string | undefined => {
-      const partial = partials.get(file.index);
-      if (partial) return partial.path;
-      const source = plan.sources[file.index];
-      if (source?.kind === 'store') return env.store.objectPath(source.sha);
-      if (source?.kind === 'adopt') return source.path;
-      return undefined;
-    };
-    // Every chunk that holds a byte of a wanted file, with the partials it writes and where to read it back.
-    const jobs = new Map<number, ChunkJob>();
-    for (const file of wanted) {
-      for (const chunk of chunksOverlapping(layout, file.offset, file.size)) {
-        if (jobs.has(chunk.index)) continue;
-        const overlapping = filesOverlapping(layout, chunk);
-        const targets = overlapping.map((f) => partials.get(f.index)).filter((p): p is PartialFile => p !== undefined);
-        const segments: Segment[] = [];
-        let readable = true;
-        for (const f of overlapping) {
-          const path = segmentOf(f);
-          if (!path) readable = false;
-          const from = Math.max(chunk.offset, f.offset);
-          const to = Math.min(chunk.offset + chunk.size, f.offset + f.size);
-          if (path) segments.push({ path, offset: from - f.offset, length: to - from });
-        }
-        jobs.set(chunk.index, { chunk, targets, segments: readable ? segments : undefined });
-      }
-    }
-    await splitLargeObjects(jobs, env.client, env.rangeSize, target.name, controller.signal);
-    // After a crash the journal may claim bytes the disk never got: check them before trusting them.
-    if (journal.resumed) {
-      for (const job of jobs.values()) {
-        if (journal.done.has(job.chunk.index) && !(await verifyWrittenChunk(job))) await journal.forget(job.chunk.index);
-      }
-    }
-    // A file that is exactly one chunk is verified by that chunk's hash: no second pass over its bytes.
-    const wholeFiles = new Map<number, string>();
-    for (const job of jobs.values()) if (!job.range && isWholeObject(job)) wholeFiles.set(job.targets[0]?.span.index as number, job.chunk.hash);
-    for (const index of wholeFiles.keys()) feeders.delete(index);
-    const fetchEnv: FetchEnv = { client: env.client, store: env.store, rate: env.rate, signal: controller.signal, onBytes: env.onBytes, label: target.name };
-    // Count done journal entries as progress an earlier run already made.
-    for (const job of jobs.values()) {
-      if (!journal.done.has(job.chunk.index)) continue;
-      env.onBytes(job.chunk.size, 'resumed');
-      chunkLanded(job);
-    }
-
-    // A file is finished (hashed, moved into the store) as soon as its last chunk lands.
-    const remaining = new Map<number, number>();
-    for (const job of jobs.values()) {
-      for (const t of job.targets) remaining.set(t.span.index, (remaining.get(t.span.index) ?? 0) + (journal.done.has(job.chunk.index) ? 0 : 1));
-    }
-    const failures: unknown[] = [];
-    const fail = (error: unknown) => {
-      failures.push(error);
-      controller.abort();
-    };
-    // Handled at once: a file failing its hash while chunks are in flight stops the rest (exit 6),
-    // rather than waiting unobserved (an unhandled rejection) until every chunk is in.
-    const finishing: Promise<void>[] = [];
-    const finish = (index: number) =>
-      finishing.push(
-        finishFile(env, plan, partials.get(index) as PartialFile, feeders.get(index) ?? wholeFiles.get(index) as string).catch(async (error: unknown) => {
-          // Parts have no hash of their own: a file that fails its hash is fetched whole again next time.
-          for (const part of partsOfFile(jobs.values(), index)) await journal.forget(part.chunk.index).catch(() => undefined);
-          fail(error);
-        }),
-      );
-    for (const [index, count] of remaining) if (count === 0) finish(index);
-
-    // As many workers as the shared limit lets run: each queues one chunk at a time, so the queue
-    // never holds a closure per chunk, while the limit still caps requests across parallel models.
-    const todo = [...jobs.values()].filter((job) => !journal.done.has(job.chunk.index));
-    await forEachLimited(todo, env.limit.concurrency, (job) =>
-      env.limit(async () => {
-        if (controller.signal.aborted) return;
-        try {
-          await fetchChunk(fetchEnv, job, journal);
-          chunkLanded(job);
-          for (const t of job.targets) {
-            const left = (remaining.get(t.span.index) ?? 1) - 1;
-            remaining.set(t.span.index, left);
-            if (left === 0) finish(t.span.index);
-          }
-        } catch (error) {
-          fail(error);
-        }
-      }),
-    );
-    await Promise.all(finishing);
-    if (env.signal?.aborted) throw abortError();
-    const first = failures.find((e) => !(isModelsError(e) && e.code === 'E_ABORTED')) ?? failures[0];
-    if (first) throw first;
-    await writePointers(env, plan, [...jobs.values()].filter((job) => !job.range));
+    openPartials(f, wanted, dir);
+    f.jobs = chunkJobs(f, wanted);
+    await splitLargeObjects(f.jobs, env.client, env.rangeSize, plan.target.name, controller.signal);
+    await recheckJournal(f);
+    f.wholeFiles = wholeFileHashes(f);
+    countResumed(f);
+    await fetchAndFinish(f);
+    await writePointers(env, plan, [...f.jobs.values()].filter((job) => !job.range));
   } finally {
     env.signal?.removeEventListener('abort', onAbort);
-    await Promise.all([...partials.values()].map((p) => p.close()));
+    await Promise.all([...f.partials.values()].map((p) => p.close()));
     await journal.close();
   }
   await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+}
+
+/** A partial file per wanted file (kept as it is when resuming), each with the hasher of its complete prefix. */
+function openPartials(f: Fetching, wanted: FileSpan[], dir: string): void {
+  for (const file of wanted) {
+    const path = join(dir, `f${file.index}`);
+    f.partials.set(file.index, new PartialFile(file, path, !f.journal.resumed));
+    f.feeders.set(file.index, new PrefixFeeder(f.env.hasher, path, file.size));
+  }
+}
+
+/** Every chunk that holds a byte of a wanted file, with the partials it writes and where to read it back. */
+function chunkJobs(f: Fetching, wanted: FileSpan[]): Map<number, ChunkJob> {
+  const { layout } = f.plan;
+  const jobs = new Map<number, ChunkJob>();
+  for (const file of wanted) {
+    for (const chunk of chunksOverlapping(layout, file.offset, file.size)) {
+      if (jobs.has(chunk.index)) continue;
+      const overlapping = filesOverlapping(layout, chunk);
+      const targets = overlapping.map((o) => f.partials.get(o.index)).filter((p): p is PartialFile => p !== undefined);
+      const segments: Segment[] = [];
+      let readable = true;
+      for (const o of overlapping) {
+        const path = segmentOf(f, o);
+        if (!path) readable = false;
+        const from = Math.max(chunk.offset, o.offset);
+        const to = Math.min(chunk.offset + chunk.size, o.offset + o.size);
+        if (path) segments.push({ path, offset: from - o.offset, length: to - from });
+      }
+      jobs.set(chunk.index, { chunk, targets, segments: readable ? segments : undefined });
+    }
+  }
+  return jobs;
+}
+
+/** Where a file's bytes can be read back from: its partial, its stored object, or the file adopted in place. */
+function segmentOf(f: Fetching, file: FileSpan): string | undefined {
+  const partial = f.partials.get(file.index);
+  if (partial) return partial.path;
+  const source = f.plan.sources[file.index];
+  if (source?.kind === 'store') return f.env.store.objectPath(source.sha);
+  if (source?.kind === 'adopt') return source.path;
+  return undefined;
+}
+
+/** After a crash the journal may claim bytes the disk never got: check them before trusting them. */
+async function recheckJournal(f: Fetching): Promise<void> {
+  if (!f.journal.resumed) return;
+  for (const job of f.jobs.values()) {
+    if (f.journal.done.has(job.chunk.index) && !(await verifyWrittenChunk(job))) await f.journal.forget(job.chunk.index);
+  }
+}
+
+/** A file that is exactly one chunk is verified by that chunk's hash: no second pass over its bytes. */
+function wholeFileHashes(f: Fetching): Map<number, string> {
+  const wholeFiles = new Map<number, string>();
+  for (const job of f.jobs.values()) if (!job.range && isWholeObject(job)) wholeFiles.set(job.targets[0]?.span.index as number, job.chunk.hash);
+  for (const index of wholeFiles.keys()) f.feeders.delete(index);
+  return wholeFiles;
+}
+
+/** Count done journal entries as progress an earlier run already made. */
+function countResumed(f: Fetching): void {
+  for (const job of f.jobs.values()) {
+    if (!f.journal.done.has(job.chunk.index)) continue;
+    f.env.onBytes(job.chunk.size, 'resumed');
+    chunkLanded(f, job);
+  }
+}
+
+/** A verified chunk completes a byte range of each file it writes into; complete prefixes get hashed. */
+function chunkLanded(f: Fetching, job: ChunkJob): void {
+  for (const t of job.targets) {
+    const from = Math.max(job.chunk.offset, t.span.offset) - t.span.offset;
+    const to = Math.min(job.chunk.offset + job.chunk.size, t.span.offset + t.span.size) - t.span.offset;
+    f.feeders.get(t.span.index)?.complete(from, to);
+  }
+}
+
+/** Fetch every chunk not yet done; a file is finished (hashed, moved into the store) as soon as its last chunk lands. */
+async function fetchAndFinish(f: Fetching): Promise<void> {
+  const { env, journal, controller } = f;
+  const remaining = new Map<number, number>();
+  for (const job of f.jobs.values()) {
+    for (const t of job.targets) remaining.set(t.span.index, (remaining.get(t.span.index) ?? 0) + (journal.done.has(job.chunk.index) ? 0 : 1));
+  }
+  const failures: unknown[] = [];
+  const fail = (error: unknown) => {
+    failures.push(error);
+    controller.abort();
+  };
+  // Handled at once: a file failing its hash while chunks are in flight stops the rest (exit 6),
+  // rather than waiting unobserved (an unhandled rejection) until every chunk is in.
+  const finishing: Promise<void>[] = [];
+  const finish = (index: number) => finishing.push(finishOrForget(f, index).catch(fail));
+  for (const [index, count] of remaining) if (count === 0) finish(index);
+  const fetchEnv: FetchEnv = { client: env.client, store: env.store, rate: env.rate, signal: controller.signal, onBytes: env.onBytes, label: f.plan.target.name };
+  // As many workers as the shared limit lets run: each queues one chunk at a time, so the queue
+  // never holds a closure per chunk, while the limit still caps requests across parallel models.
+  const todo = [...f.jobs.values()].filter((job) => !journal.done.has(job.chunk.index));
+  await forEachLimited(todo, env.limit.concurrency, (job) =>
+    env.limit(async () => {
+      if (controller.signal.aborted) return;
+      try {
+        await fetchChunk(fetchEnv, job, journal);
+        chunkLanded(f, job);
+        for (const t of job.targets) {
+          const left = (remaining.get(t.span.index) ?? 1) - 1;
+          remaining.set(t.span.index, left);
+          if (left === 0) finish(t.span.index);
+        }
+      } catch (error) {
+        fail(error);
+      }
+    }),
+  );
+  await Promise.all(finishing);
+  if (env.signal?.aborted) throw abortError();
+  // The first real failure, not the aborts it caused in the other requests.
+  const first = failures.find((e) => !(isModelsError(e) && e.code === 'E_ABORTED')) ?? failures[0];
+  if (first) throw first;
+}
+
+async function finishOrForget(f: Fetching, index: number): Promise<void> {
+  try {
+    await finishFile(f.env, f.plan, f.partials.get(index) as PartialFile, f.feeders.get(index) ?? (f.wholeFiles.get(index) as string));
+  } catch (error) {
+    // Parts have no hash of their own: a file that fails its hash is fetched whole again next time.
+    for (const part of partsOfFile(f.jobs.values(), index)) await f.journal.forget(part.chunk.index).catch(() => undefined);
+    throw error;
+  }
 }
 
 /**

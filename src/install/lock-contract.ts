@@ -5,7 +5,8 @@
  * invalid lock (exit 2) naming models.lock and the line, before anything is installed or verified.
  */
 import { ModelsError } from '../util/errors.js';
-import { type LockedModel, lockLine } from '../project/lockfile.js';
+import { lockLine } from '../project/lock-format.js';
+import type { LockedModel } from '../project/lockfile.js';
 import type { ManifestLayout } from '../registry/manifest.js';
 import type { InstalledModel } from './state.js';
 import { contrastHashes } from '../util/hash-contrast.js';

@@ -157,69 +157,106 @@ export class HttpClient {
     const { request } = await loadUndici();
     const dispatcher = await this.getDispatcher();
     const method = options.method ?? 'GET';
-    const headers = options.headers ?? {};
-    const signal = options.signal;
     let current = new URL(url);
     const startOrigin = current.origin;
     for (let hop = 0; ; hop++) {
-      const sendHeaders: Record<string, string> = { 'user-agent': this.options.userAgent ?? 'xprim-models', ...headers };
-      if (current.origin === startOrigin) {
-        if (options.authorization) sendHeaders.authorization = options.authorization;
-        else if (this.options.token && !options.anonymous && this.tokenOrigins.has(current.origin)) sendHeaders.authorization = `Bearer ${this.options.token}`;
-      }
-      let response: Dispatcher.ResponseData;
       const started = performance.now();
-      const took = () => `${Math.round(performance.now() - started)} ms`;
-      try {
-        response = await request(current, { method, headers: sendHeaders, dispatcher, signal: signal ?? null, highWaterMark: BODY_HIGH_WATER, ...(options.body !== undefined ? { body: options.body } : {}) });
-      } catch (error) {
-        debugLog(`${method} ${logUrl(current)} ${headers.range ? `(${headers.range}) ` : ''}failed after ${took()}: ${describeNetworkError(error)}`);
-        if (signal?.aborted) throw error;
-        throw new TransientError(`${describeNetworkError(error)} (${method} ${redact(current)})`, redact(current));
-      }
+      const response = await send(request, dispatcher, current, method, this.headersFor(current, startOrigin, options), options, started);
       const status = response.statusCode;
-      if (status >= 300) debugLog(`${method} ${logUrl(current)} → ${status}${response.headers.location ? ` (to ${logUrl(String(response.headers.location), current)})` : ''} in ${took()}`);
+      if (status >= 300) debugLog(`${method} ${logUrl(current)} → ${status}${response.headers.location ? ` (to ${logUrl(String(response.headers.location), current)})` : ''} in ${took(started)}`);
       const follows = !options.manualRedirect && (method === 'GET' || method === 'HEAD');
       if (status >= 300 && status < 400 && status !== 304 && response.headers.location && follows) {
         await response.body.dump().catch(() => undefined);
         if (hop >= MAX_REDIRECTS) {
           throw new ModelsError('E_HTTP', `too many redirects from ${redact(new URL(url))}`, { hint: 'check the URL' });
         }
-        const next = new URL(String(response.headers.location), current);
-        if (next.protocol !== 'https:' && !(next.protocol === 'http:' && isLoopbackHost(next.hostname))) {
-          throw new ModelsError('E_HTTP', `refusing redirect from ${redact(current)} to ${redact(next)}`, {
-            hint: 'downloads must use https (plain http only on loopback)',
-          });
-        }
-        current = next;
+        current = redirectTarget(current, String(response.headers.location));
         continue;
       }
-      if (status === 408 || status === 429 || status >= 500) {
-        await response.body.dump().catch(() => undefined);
-        const wait = parseRetryAfter(response.headers['retry-after']) ?? (status === 429 ? parseRateLimitReset(response.headers) : undefined);
-        throw new TransientError(`HTTP ${status} from ${redact(current)}`, redact(current), wait, status);
-      }
-      if (status >= 400 && status !== 404 && status !== 416 && !options.passStatuses?.includes(status)) {
-        await response.body.dump().catch(() => undefined);
-        throw statusError(status, redact(current), options.authHint);
-      }
-      const length = Number(response.headers['content-length']);
-      const logged = logUrl(current);
-      const range = headers.range ? ` (${headers.range})` : '';
-      const body = guardBody(response.body, {
-        length: Number.isSafeInteger(length) && method !== 'HEAD' ? length : undefined,
-        lowSpeed: this.options.lowSpeed,
-        url: redact(current),
-        onDone: (bytes, complete) => debugLog(`${method} ${logged}${range} → ${status}, ${bytes} bytes${complete ? '' : ' (cut short)'} in ${took()}`),
-      });
-      return { status, url: redact(current), headers: response.headers, body };
+      await throwOnFailedStatus(response, current, options);
+      return this.answer(response, current, method, options, started);
     }
+  }
+
+  /** The token (or the source's own authorization) goes to the first origin only, never after a redirect left it. */
+  private headersFor(current: URL, startOrigin: string, options: RequestOptions): Record<string, string> {
+    const sendHeaders: Record<string, string> = { 'user-agent': this.options.userAgent ?? 'xprim-models', ...(options.headers ?? {}) };
+    if (current.origin === startOrigin) {
+      if (options.authorization) sendHeaders.authorization = options.authorization;
+      else if (this.options.token && !options.anonymous && this.tokenOrigins.has(current.origin)) sendHeaders.authorization = `Bearer ${this.options.token}`;
+    }
+    return sendHeaders;
+  }
+
+  /** A response to hand on: its body guarded (idle and low-speed limits, the declared length), logged when done. */
+  private answer(response: Dispatcher.ResponseData, current: URL, method: string, options: RequestOptions, started: number): HttpResponse {
+    const status = response.statusCode;
+    const length = Number(response.headers['content-length']);
+    const logged = logUrl(current);
+    const range = options.headers?.range ? ` (${options.headers.range})` : '';
+    const body = guardBody(response.body, {
+      length: Number.isSafeInteger(length) && method !== 'HEAD' ? length : undefined,
+      lowSpeed: this.options.lowSpeed,
+      url: redact(current),
+      onDone: (bytes, complete) => debugLog(`${method} ${logged}${range} → ${status}, ${bytes} bytes${complete ? '' : ' (cut short)'} in ${took(started)}`),
+    });
+    return { status, url: redact(current), headers: response.headers, body };
   }
 
   async close(): Promise<void> {
     const dispatcher = this.dispatcher;
     this.dispatcher = undefined;
     await dispatcher?.close().catch(() => undefined);
+  }
+}
+
+/** One hop; a network failure is transient (unless the caller aborted). */
+async function send(
+  request: typeof import('undici').request,
+  dispatcher: Dispatcher,
+  current: URL,
+  method: string,
+  sendHeaders: Record<string, string>,
+  options: RequestOptions,
+  started: number,
+): Promise<Dispatcher.ResponseData> {
+  const { signal } = options;
+  try {
+    return await request(current, { method, headers: sendHeaders, dispatcher, signal: signal ?? null, highWaterMark: BODY_HIGH_WATER, ...(options.body !== undefined ? { body: options.body } : {}) });
+  } catch (error) {
+    const range = options.headers?.range;
+    debugLog(`${method} ${logUrl(current)} ${range ? `(${range}) ` : ''}failed after ${took(started)}: ${describeNetworkError(error)}`);
+    if (signal?.aborted) throw error;
+    throw new TransientError(`${describeNetworkError(error)} (${method} ${redact(current)})`, redact(current));
+  }
+}
+
+function took(started: number): string {
+  return `${Math.round(performance.now() - started)} ms`;
+}
+
+/** Redirects stay on https (plain http only to loopback). */
+function redirectTarget(current: URL, location: string): URL {
+  const next = new URL(location, current);
+  if (next.protocol !== 'https:' && !(next.protocol === 'http:' && isLoopbackHost(next.hostname))) {
+    throw new ModelsError('E_HTTP', `refusing redirect from ${redact(current)} to ${redact(next)}`, {
+      hint: 'downloads must use https (plain http only on loopback)',
+    });
+  }
+  return next;
+}
+
+/** 408, 429 and 5xx are worth retrying (after Retry-After, if given); other 4xx are final, except 404, 416 and `passStatuses`. */
+async function throwOnFailedStatus(response: Dispatcher.ResponseData, current: URL, options: RequestOptions): Promise<void> {
+  const status = response.statusCode;
+  if (status === 408 || status === 429 || status >= 500) {
+    await response.body.dump().catch(() => undefined);
+    const wait = parseRetryAfter(response.headers['retry-after']) ?? (status === 429 ? parseRateLimitReset(response.headers) : undefined);
+    throw new TransientError(`HTTP ${status} from ${redact(current)}`, redact(current), wait, status);
+  }
+  if (status >= 400 && status !== 404 && status !== 416 && !options.passStatuses?.includes(status)) {
+    await response.body.dump().catch(() => undefined);
+    throw statusError(status, redact(current), options.authHint);
   }
 }
 

@@ -10,10 +10,12 @@ import { writeFileAtomic } from '../util/fsutil.js';
 import { dictionary } from '../util/dictionary.js';
 import { type Project, loadProject } from '../project/project.js';
 import { NEW_CONFIG, addEntry, removeEntries } from '../project/yaml-edit.js';
-import { type LockedModel, writeLockfile } from '../project/lockfile.js';
+import type { LockedModel } from '../project/lockfile.js';
+import { writeLockfile } from '../project/lock-writer.js';
 import { Session, type SessionOptions, lockTimeoutFrom } from '../project/session.js';
 import { type LockResult, lockProject } from '../sources/lock-project.js';
-import { type InstallOptions, type InstallResult, install } from '../install/install.js';
+import { install } from '../install/install.js';
+import type { InstallOptions, InstallResult } from '../install/types.js';
 import { type UninstallResult, uninstall } from '../install/uninstall.js';
 import { type AddRequest, entryFor } from './add-source.js';
 

@@ -158,105 +158,135 @@ export class Reporter {
     throw this.error(sorted[0] as Problem, sorted.length - 1);
   }
 }
-// --- schema validation ---------------------------------------------------------------------------
 
+// --- schema validation ---------------------------------------------------------------------------
 
 function sourceText(node: Node | undefined, text: string): string | undefined {
   return node?.range ? text.slice(node.range[0], node.range[1]).trim() : undefined;
 }
 
+/** One schema error with where it points: its path, the YAML node there, and a prefix for messages. */
+interface SchemaError {
+  doc: Document;
+  text: string;
+  error: ErrorObject;
+  segments: string[];
+  /** The dotted path, '' at the top level. */
+  where: string;
+  found: Located;
+  params: Record<string, unknown>;
+  at: (message: string) => string;
+}
+
+/** A one-line message per ajv keyword; keywords without an entry keep ajv's own message. */
+const KEYWORD_PROBLEMS: Record<string, (e: SchemaError) => Problem | undefined> = {
+  type: typeProblem,
+  const: constProblem,
+  required: requiredProblem,
+  additionalProperties: unknownKeyProblem,
+  propertyNames: () => undefined, // reported by the nested "pattern" error, which names the property
+  pattern: patternProblem,
+  minLength: (e) => ({ offset: valueOffset(e.found), message: e.at('expected a non-empty string') }),
+  minItems: (e) => ({ offset: valueOffset(e.found), message: e.at('expected at least one item') }),
+  uniqueItems: duplicateProblem,
+  enum: enumProblem,
+};
+
 export function schemaProblem(doc: Document, text: string, error: ErrorObject): Problem | undefined {
   const segments = pointerSegments(error.instancePath);
   const where = displayPath(segments);
   const at = (s: string) => (where === '' ? s : `${where}: ${s}`);
-  const found = locate(doc, segments);
-  const params = error.params as Record<string, unknown>;
-  const parentSchema = (error.parentSchema ?? {}) as { properties?: Record<string, unknown> };
-  switch (error.keyword) {
-    case 'type': {
-      const expected = TYPE_NAMES[String(params.type)] ?? String(params.type);
-      const quote =
-        params.type === 'string' && (typeof error.data === 'number' || typeof error.data === 'boolean')
-          ? `quote it: "${sourceText(found.value, text) ?? String(error.data)}"`
-          : undefined;
-      return { offset: valueOffset(found), message: at(`expected ${expected}, got ${describe(error.data)}`), hint: quote };
-    }
-    case 'const':
-      if (where === 'version') {
-        return {
-          offset: valueOffset(found),
-          message: `version: expected 1, got ${describe(error.data)}`,
-          hint:
-            typeof error.data === 'number' && error.data > 1
-              ? 'this models.yaml needs a newer xprim-models: upgrade it'
-              : 'start models.yaml with "version: 1"',
-        };
-      }
-      return { offset: valueOffset(found), message: at(`expected ${JSON.stringify(params.allowedValue)}`) };
-    case 'required': {
-      const missing = String(params.missingProperty);
-      const message =
-        where === ''
-          ? `missing required top-level key "${missing}"`
-          : `${where}: missing required key "${missing}"`;
-      return { offset: keyOffset(found), message, rank: 1 };
-    }
-    case 'additionalProperties': {
-      const extra = String(params.additionalProperty);
-      const candidates = Object.keys(parentSchema.properties ?? {});
-      const guess = suggest(extra, candidates);
-      const keyFound = locate(doc, [...segments, extra]);
-      return {
-        offset: keyOffset(keyFound),
-        message: at(`unknown key "${extra}"${guess ? ` (did you mean "${guess}"?)` : ''}`),
-        hint: `allowed keys here: ${candidates.join(', ')}`,
-      };
-    }
-    case 'propertyNames':
-      return undefined; // reported by the nested "pattern" error, which names the property
-    case 'pattern': {
-      if (error.propertyName !== undefined) {
-        const name = error.propertyName;
-        return {
-          offset: keyOffset(locate(doc, [...segments, name])),
-          message: `model name "${name}": expected ${NAME_RULE}`,
-        };
-      }
-      const last = segments[segments.length - 2] === 'tags' ? 'tags' : segments[segments.length - 1];
-      const expected =
-        last === 'model'
-          ? 'expected <group>/<model> (e.g. silero/vad)'
-          : last === 'tags'
-            ? `expected a tag of ${NAME_RULE}`
-            : last === 'version'
-              ? 'expected a version name without spaces'
-              : `expected to match ${String(params.pattern)}`;
-      return { offset: valueOffset(found), message: at(`${expected}, got ${describe(error.data)}`) };
-    }
-    case 'minLength':
-      return { offset: valueOffset(found), message: at('expected a non-empty string') };
-    case 'minItems':
-      return { offset: valueOffset(found), message: at('expected at least one item') };
-    case 'uniqueItems': {
-      const index = Math.max(Number(params.i), Number(params.j));
-      const item = locate(doc, [...segments, String(index)]);
-      const data = error.data as unknown[];
-      return { offset: valueOffset(item), message: at(`duplicate item ${describe(data[index])}`) };
-    }
-    case 'enum': {
-      const allowed = (params.allowedValues as unknown[]).map(String);
-      const guess = typeof error.data === 'string' ? suggest(error.data, allowed) : undefined;
-      const kind = segments[segments.length - 2] ?? 'value';
-      return {
-        offset: valueOffset(found),
-        message: at(
-          `unknown ${kind} ${describe(error.data)}${guess ? ` (did you mean "${guess}"?)` : ''}: expected one of ${allowed.join(', ')}`,
-        ),
-        hint: 'use Node names: process.platform for os, process.arch for arch',
-      };
-    }
-    default:
-      return { offset: valueOffset(found), message: at(error.message ?? `failed ${error.keyword}`) };
+  const e: SchemaError = { doc, text, error, segments, where, found: locate(doc, segments), params: error.params as Record<string, unknown>, at };
+  // Own keys only: a keyword such as "constructor" must not find Object.prototype's.
+  if (Object.hasOwn(KEYWORD_PROBLEMS, error.keyword)) return (KEYWORD_PROBLEMS[error.keyword] as (e: SchemaError) => Problem | undefined)(e);
+  return { offset: valueOffset(e.found), message: at(error.message ?? `failed ${error.keyword}`) };
+}
+
+function typeProblem({ error, params, found, text, at }: SchemaError): Problem {
+  const expected = TYPE_NAMES[String(params.type)] ?? String(params.type);
+  const quote =
+    params.type === 'string' && (typeof error.data === 'number' || typeof error.data === 'boolean')
+      ? `quote it: "${sourceText(found.value, text) ?? String(error.data)}"`
+      : undefined;
+  return { offset: valueOffset(found), message: at(`expected ${expected}, got ${describe(error.data)}`), hint: quote };
+}
+
+function constProblem({ error, params, found, where, at }: SchemaError): Problem {
+  if (where === 'version') {
+    return {
+      offset: valueOffset(found),
+      message: `version: expected 1, got ${describe(error.data)}`,
+      hint:
+        typeof error.data === 'number' && error.data > 1
+          ? 'this models.yaml needs a newer xprim-models: upgrade it'
+          : 'start models.yaml with "version: 1"',
+    };
   }
+  return { offset: valueOffset(found), message: at(`expected ${JSON.stringify(params.allowedValue)}`) };
+}
+
+/** Ranked after other problems: a missing key is often explained by a misspelt one. */
+function requiredProblem({ params, found, where }: SchemaError): Problem {
+  const missing = String(params.missingProperty);
+  const message =
+    where === ''
+      ? `missing required top-level key "${missing}"`
+      : `${where}: missing required key "${missing}"`;
+  return { offset: keyOffset(found), message, rank: 1 };
+}
+
+function unknownKeyProblem({ doc, error, params, segments, at }: SchemaError): Problem {
+  const parentSchema = (error.parentSchema ?? {}) as { properties?: Record<string, unknown> };
+  const extra = String(params.additionalProperty);
+  const candidates = Object.keys(parentSchema.properties ?? {});
+  const guess = suggest(extra, candidates);
+  const keyFound = locate(doc, [...segments, extra]);
+  return {
+    offset: keyOffset(keyFound),
+    message: at(`unknown key "${extra}"${guess ? ` (did you mean "${guess}"?)` : ''}`),
+    hint: `allowed keys here: ${candidates.join(', ')}`,
+  };
+}
+
+/** Patterns are named by what they are for (a model name, a tag, `model:`), not shown as regexes. */
+function patternProblem({ doc, error, params, segments, found, at }: SchemaError): Problem {
+  if (error.propertyName !== undefined) {
+    const name = error.propertyName;
+    return {
+      offset: keyOffset(locate(doc, [...segments, name])),
+      message: `model name "${name}": expected ${NAME_RULE}`,
+    };
+  }
+  const last = segments[segments.length - 2] === 'tags' ? 'tags' : segments[segments.length - 1];
+  const expected =
+    last === 'model'
+      ? 'expected <group>/<model> (e.g. silero/vad)'
+      : last === 'tags'
+        ? `expected a tag of ${NAME_RULE}`
+        : last === 'version'
+          ? 'expected a version name without spaces'
+          : `expected to match ${String(params.pattern)}`;
+  return { offset: valueOffset(found), message: at(`${expected}, got ${describe(error.data)}`) };
+}
+
+/** Points at the second of the two equal items. */
+function duplicateProblem({ doc, error, params, segments, at }: SchemaError): Problem {
+  const index = Math.max(Number(params.i), Number(params.j));
+  const item = locate(doc, [...segments, String(index)]);
+  const data = error.data as unknown[];
+  return { offset: valueOffset(item), message: at(`duplicate item ${describe(data[index])}`) };
+}
+
+function enumProblem({ error, params, segments, found, at }: SchemaError): Problem {
+  const allowed = (params.allowedValues as unknown[]).map(String);
+  const guess = typeof error.data === 'string' ? suggest(error.data, allowed) : undefined;
+  const kind = segments[segments.length - 2] ?? 'value';
+  return {
+    offset: valueOffset(found),
+    message: at(
+      `unknown ${kind} ${describe(error.data)}${guess ? ` (did you mean "${guess}"?)` : ''}: expected one of ${allowed.join(', ')}`,
+    ),
+    hint: 'use Node names: process.platform for os, process.arch for arch',
+  };
 }
 

@@ -4,7 +4,8 @@ import { join, resolve } from 'node:path';
 import { type ProjectConfig, loadConfig, parseConfig } from './config.js';
 import { ModelsError } from '../util/errors.js';
 import { sha256 } from '../util/hash.js';
-import { type Lockfile, checkLockSize, lockDigest, parseLockfile } from './lockfile.js';
+import { type Lockfile, checkLockSize, parseLockfile } from './lockfile.js';
+import { lockDigest } from './lock-writer.js';
 
 export interface Project {
   config: ProjectConfig;

@@ -5,7 +5,8 @@
  */
 import { dictionary, own } from '../util/dictionary.js';
 import { ModelsError, isModelsError } from '../util/errors.js';
-import { type LockedModel, type Lockfile, entrySpecHash, lockStatus, writeLockfile } from '../project/lockfile.js';
+import { type LockedModel, type Lockfile, entrySpecHash, lockStatus } from '../project/lockfile.js';
+import { writeLockfile } from '../project/lock-writer.js';
 import type { Project } from '../project/project.js';
 import type { Session } from '../project/session.js';
 import type { SourceContext } from './adapter.js';

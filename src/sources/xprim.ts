@@ -4,7 +4,8 @@
  */
 import type { ModelEntry } from '../project/config.js';
 import { isModelsError } from '../util/errors.js';
-import { type LockedModel, specHash } from '../project/lockfile.js';
+import type { LockedModel } from '../project/lockfile.js';
+import { specHash } from '../project/lock-format.js';
 import { type Catalog, fetchCatalog, resolveVersion } from '../registry/catalog.js';
 import { getManifest } from '../store/manifests.js';
 import { type CheckResult, type ContentContext, type ModelContent, type SourceAdapter, type SourceContext, modelLabel } from './adapter.js';

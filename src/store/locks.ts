@@ -31,47 +31,15 @@ export async function acquireLock(lockPath: string, what: string, timeoutMs: num
   } catch (error) {
     throw storageError(error, 'create the lock folder for', lockPath);
   }
-  const interval = 200;
   const lockDir = `${lockPath}.lock`;
-  const deadline = Date.now() + timeoutMs;
-  let waited = false;
-  let lost: Error | undefined;
+  const health: { lost?: Error } = {};
   try {
-    let release: () => Promise<void>;
-    for (;;) {
-      try {
-        release = await lockfile.lock(lockPath, {
-          realpath: false,
-          lockfilePath: lockDir,
-          stale: timing.staleMs,
-          update: timing.refreshMs,
-          retries: 0,
-          fs: lockFs,
-          // A lock we lost (the machine stalled past `stale`) is not worth crashing over: the data
-          // itself is protected by content hashes and atomic renames. A holder about to replace a
-          // shared file (models.json) asks `assertHeld` first.
-          onCompromised: (error) => {
-            lost = error;
-          },
-        });
-        break;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
-        if (!waited) debugLog(`lock wait: ${what} is locked (${lockDir}${await ownerOf(lockDir)}); waiting up to ${Math.round(timeoutMs / 1000)} s`);
-        waited = true;
-        // Its holder was killed (kill -9, power loss): take it over now rather than after `stale`.
-        if (await breakIfOwnerDead(lockDir)) continue;
-        if (Date.now() >= deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(interval, Math.max(1, deadline - Date.now()))));
-      }
-    }
-    await writeOwner(lockDir);
-    if (waited) debugLog(`lock wait: got ${what} after ${Math.round(timeoutMs - (deadline - Date.now()))} ms`);
+    const { release, waited } = await lockWhenFree(lockfile, lockPath, what, timeoutMs, timing, health);
     const assertHeld = (): void => {
-      if (!lost) return;
-      throw new ModelsError('E_LOCK_TIMEOUT', `lost the lock on ${what} (${lockDir}): ${lost.message}`, {
+      if (!health.lost) return;
+      throw new ModelsError('E_LOCK_TIMEOUT', `lost the lock on ${what} (${lockDir}): ${health.lost.message}`, {
         hint: 'another process took the lock over while this one stalled; run the command again',
-        cause: lost,
+        cause: health.lost,
       });
     };
     return Object.assign(
@@ -87,6 +55,53 @@ export async function acquireLock(lockPath: string, what: string, timeoutMs: num
       });
     }
     throw storageError(error, 'lock', lockPath);
+  }
+}
+
+/**
+ * Try the lock every 200 ms until the deadline (then the ELOCKED error is thrown); once held, record
+ * its owner. `health.lost` is set if the lock is later lost.
+ */
+async function lockWhenFree(
+  lockfile: typeof import('proper-lockfile'),
+  lockPath: string,
+  what: string,
+  timeoutMs: number,
+  timing: LockTiming,
+  health: { lost?: Error },
+): Promise<{ release: () => Promise<void>; waited: boolean }> {
+  const interval = 200;
+  const lockDir = `${lockPath}.lock`;
+  const deadline = Date.now() + timeoutMs;
+  let waited = false;
+  for (;;) {
+    try {
+      const release = await lockfile.lock(lockPath, {
+        realpath: false,
+        lockfilePath: lockDir,
+        stale: timing.staleMs,
+        update: timing.refreshMs,
+        retries: 0,
+        fs: lockFs,
+        // A lock we lost (the machine stalled past `stale`) is not worth crashing over: the data
+        // itself is protected by content hashes and atomic renames. A holder about to replace a
+        // shared file (models.json) asks `assertHeld` first.
+        onCompromised: (error) => {
+          health.lost = error;
+        },
+      });
+      await writeOwner(lockDir);
+      if (waited) debugLog(`lock wait: got ${what} after ${Math.round(timeoutMs - (deadline - Date.now()))} ms`);
+      return { release, waited };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
+      if (!waited) debugLog(`lock wait: ${what} is locked (${lockDir}${await ownerOf(lockDir)}); waiting up to ${Math.round(timeoutMs / 1000)} s`);
+      waited = true;
+      // Its holder was killed (kill -9, power loss): take it over now rather than after `stale`.
+      if (await breakIfOwnerDead(lockDir)) continue;
+      if (Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(interval, Math.max(1, deadline - Date.now()))));
+    }
   }
 }
 
