@@ -5,7 +5,7 @@
  * into the store. A repair re-extracts from the stored archive with no download.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ModelsError } from '../util/errors.js';
 import { extractArchive } from '../archive/extract.js';
@@ -50,8 +50,7 @@ export async function extractMissing(env: AssembleEnv, plan: ModelPlan, archive:
 
 /** The archive in the store, verified: fetched when absent or when its bytes changed since stored. */
 async function ensureArchive(env: AssembleEnv, plan: ModelPlan, archive: ArchiveContent): Promise<void> {
-  const info = await lstat(env.store.objectPath(archive.sha256)).catch(() => undefined);
-  if (info?.isFile() && (await env.store.trustObject(archive.sha256, archive.size, undefined)) === 'ok') return;
+  if ((await env.store.trustObject(archive.sha256, archive.size, undefined)) === 'ok') return;
   const layout = wholeFileLayout([{ path: archive.name.replace(/[/\\]/g, '_') || 'archive', size: archive.size, sha256: archive.sha256 }], archive.sha256);
   const fetchPlan: ModelPlan = {
     target: { ...plan.target, manifest: archive.sha256 },

@@ -4,7 +4,7 @@
  * listed: every file it installs, with size and sha256, so `verify` needs nothing but the lock.
  */
 import { join } from 'node:path';
-import { rm } from 'node:fs/promises';
+import { lstat, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import type { ModelEntry, UrlSpec } from '../../project/config.js';
 import type { LockedFile } from '../../project/lockfile.js';
@@ -51,7 +51,6 @@ export async function pinObject(ctx: SourceContext, entry: ModelEntry, spec: Url
 }
 
 async function storedSize(ctx: SourceContext, sha256: string): Promise<number | undefined> {
-  const { lstat } = await import('node:fs/promises');
   const info = await lstat(ctx.session.store.objectPath(sha256)).catch(() => undefined);
   if (!info?.isFile()) return undefined;
   // Trusted only after a re-hash: this becomes the lock's pin.
