@@ -15,7 +15,10 @@ import { OciTestClient } from './support/oci-push.js';
 import { type OciRegistry, registrySkipReason, startOciRegistry } from './support/oci-registry.js';
 import { startRequestLog } from './support/oci-request-log.js';
 import { startTokenServer, type TokenServer } from './support/oci-token-server.js';
-import { cleanTemps, cliEnv, runCli, sha256, tempDir } from './support/robustness.js';
+import { cleanTemps, cliEnv, runCli, sha256, sleep, tempDir } from './support/robustness.js';
+import { Session } from '../src/project/session.js';
+import { fetchManifest } from '../src/sources/oci/manifest-fetch.js';
+import { parseReference } from '../src/sources/oci/reference.js';
 
 const skip = registrySkipReason();
 afterAll(cleanTemps);
@@ -161,6 +164,47 @@ describe.skipIf(skip !== undefined)('oci: Bearer tokens (auth: token)', () => {
       expect(bad.code, bad.stderr).toBe(9);
       await expectNoSecret(closed.dir, [bad.stdout, bad.stderr], ['pw-reader', basicAuth('reader', 'bad')]);
     } finally {
+      await front.close();
+    }
+  });
+
+  it('renews a token whose expires_in has passed before the registry refuses it; a cached token refused as invalid is replaced once, never in a loop', async () => {
+    const pusher = new OciTestClient(reg.url, { username: 'ci', password: 'pw-ci' });
+    const f = orasFixture([{ path: 'r.bin', content: 'r' }]);
+    await pushFixture(pusher, 'acme/renew', 'v1', f);
+    await pushFixture(pusher, 'acme/renew2', 'v1', f);
+    await pushFixture(pusher, 'acme/renew3', 'v1', f);
+    const front = await startRequestLog(reg.url);
+    const base = await tempDir('xprim-oci-renew-');
+    const docker = join(base, 'docker');
+    await writeDockerConfig(docker, { auths: { [front.host]: { auth: basicAuth('reader', 'pw-reader') } } });
+    const session = new Session(undefined, { cacheDir: join(base, 'cache'), env: { ...process.env, DOCKER_CONFIG: docker } });
+    const manifest = (repo: string) => fetchManifest(session, parseReference(`${front.host}/${repo}:v1`), 'v1');
+    const statuses = () => front.requests.splice(0).map((r) => r.status);
+    try {
+      tokens.expiresIn = 1;
+      tokens.requests.length = 0;
+      await manifest('acme/renew');
+      expect([tokens.requests.length, statuses()]).toEqual([1, [401, 200]]);
+      // Past its renewal time (3/4 of a 1 s lifetime): a new token goes with the request, no 401 first.
+      await sleep(800);
+      tokens.expiresIn = 300;
+      await manifest('acme/renew');
+      expect([tokens.requests.length, statuses()]).toEqual([2, [200]]);
+      // A token not yet due but dead to the registry (revoked): refused as invalid, replaced once, then the request succeeds.
+      tokens.expireNext = 1;
+      await manifest('acme/renew2');
+      expect([tokens.requests.length, statuses()]).toEqual([4, [401, 200]]);
+      await manifest('acme/renew2');
+      expect([tokens.requests.length, statuses()]).toEqual([4, [200]]);
+      // Every token refused: a replacement is tried once, then exit 9; never a loop of token requests.
+      tokens.expireNext = 10;
+      await expect(manifest('acme/renew3')).rejects.toMatchObject({ code: 'E_AUTH' });
+      expect([tokens.requests.length, statuses()]).toEqual([6, [401, 401]]);
+    } finally {
+      tokens.expireNext = 0;
+      tokens.expiresIn = 60;
+      await session.close();
       await front.close();
     }
   });

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseChallenge } from '../src/sources/oci/auth.js';
+import { mergeScopes, parseChallenge } from '../src/sources/oci/auth.js';
 import { credentialsFor } from '../src/sources/oci/credentials.js';
 import { type ImageIndex, parseDocument, selectManifest } from '../src/sources/oci/document.js';
 import { archiveHolding, layersOf, layoutOf } from '../src/sources/oci/layouts/index.js';
@@ -33,6 +33,13 @@ describe('WWW-Authenticate', () => {
     });
     expect(parseChallenge('Basic realm=test')).toEqual({ scheme: 'basic', params: { realm: 'test' } });
     expect(parseChallenge(undefined)).toBeUndefined();
+  });
+
+  it('merges token scopes per repository, actions united and sorted', () => {
+    // A HEAD's challenge asks pull only; the token must still allow the push that follows.
+    expect(mergeScopes('repository:a/b:push,pull', 'repository:a/b:pull')).toBe('repository:a/b:pull,push');
+    expect(mergeScopes('repository:b:pull,push repository:a:pull', 'repository:b:push repository:c:pull')).toBe('repository:b:pull,push repository:a:pull repository:c:pull');
+    expect(mergeScopes('', '')).toBe('');
   });
 });
 
