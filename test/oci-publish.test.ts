@@ -12,7 +12,8 @@ import { EMPTY_DIGEST, MANIFEST_ACCEPT, OCI } from './support/oci-fixtures.js';
 import { digestOf, OciTestClient } from './support/oci-push.js';
 import { type OciRegistry, registrySkipReason, startOciRegistry } from './support/oci-registry.js';
 import { type RequestLogFront, startRequestLog } from './support/oci-request-log.js';
-import { cleanTemps, cliEnv, runCli, sha256, tempDir } from './support/robustness.js';
+import { startTokenServer, type TokenServer } from './support/oci-token-server.js';
+import { cleanTemps, cliEnv, runCli, sha256, tempDir, writeTree } from './support/robustness.js';
 
 const skip = registrySkipReason();
 afterAll(cleanTemps);
@@ -114,5 +115,65 @@ describe.skipIf(skip !== undefined)('publish --to oci://', () => {
     const folder = await runCli(['publish', join(base, 'out'), '--to', join(base, 'registry')], base, cliEnv(join(base, 'cache')));
     expect(folder.code).toBe(2);
     expect(folder.stderr).toContain('--model');
+    const elsewhere = await runCli(['publish', join(base, 'out'), '--to', `oci://${front.host}/acme/x:v1`, '--mount-from', 'ghcr.io/acme/x'], base, cliEnv(join(base, 'cache')));
+    expect(elsewhere.code).toBe(2);
+    expect(elsewhere.stderr).toContain(`only be mounted from a repository of ${front.host}`);
+  });
+});
+
+describe.skipIf(skip !== undefined)('publish --to oci:// over Bearer tokens: blobs mounted across repositories', () => {
+  let reg: OciRegistry;
+  let tokens: TokenServer;
+  let front: RequestLogFront;
+  beforeAll(async () => {
+    tokens = await startTokenServer({ users: { ci: { password: 'pw-ci', grants: [{ repository: 'acme/*', actions: ['pull', 'push'] }] } } });
+    reg = await startOciRegistry({ auth: { kind: 'token', tokenServer: tokens } });
+    front = await startRequestLog(reg.url);
+  });
+  afterAll(async () => {
+    await front?.close();
+    await reg?.close();
+    await tokens?.close();
+  });
+
+  const mounts = () => front.requests.filter((r) => r.method === 'POST' && new URLSearchParams(r.query).has('mount'));
+
+  it('a second repository mounts what the first holds (remembered, or --mount-from); a declined mount is the upload; an unreadable one falls back', async () => {
+    const base = await tempDir('xprim-oci-mount-');
+    const src = join(base, 'out');
+    await writeTree(src, { 'w.bin': randomBytes(300_000), 'b.txt': 'b' });
+    const docker = join(base, 'docker');
+    await writeDockerConfig(docker, { auths: { [front.host]: { auth: basicAuth('ci', 'pw-ci') } } });
+    const env = (cache: string) => cliEnv(join(base, cache), { DOCKER_CONFIG: docker });
+    const publish = async (repo: string, cache: string, ...extra: string[]) => {
+      const run = await runCli(['publish', src, '--to', `oci://${front.host}/${repo}:v1`, '--json', ...extra], base, env(cache));
+      expect(run.code, run.stderr).toBe(0);
+      return JSON.parse(run.stdout) as { blobsUploaded: number; blobsMounted: number; bytesUploaded: number };
+    };
+
+    expect(await publish('acme/a', 'cache')).toMatchObject({ blobsUploaded: 3, blobsMounted: 0 });
+    // The same cache remembers where each blob went: acme/b mounts all three, uploads nothing.
+    front.requests.length = 0;
+    tokens.requests.length = 0;
+    expect(await publish('acme/b', 'cache')).toMatchObject({ blobsUploaded: 0, blobsMounted: 3, bytesUploaded: 0 });
+    expect(mounts().map((r) => [new URLSearchParams(r.query).get('from'), r.status])).toEqual([['acme/a', 201], ['acme/a', 201], ['acme/a', 201]]);
+    expect(front.requests.filter((r) => r.method === 'PATCH' || (r.method === 'PUT' && r.path.includes('/blobs/')))).toEqual([]);
+    // The mount's token may push to acme/b and pull from acme/a, as ORAS asks it.
+    expect(tokens.requests.some((r) => r.scopes.includes('repository:acme/b:pull,push') && r.scopes.includes('repository:acme/a:pull'))).toBe(true);
+
+    // A fresh cache knows nothing: --mount-from says where. A blob acme/a lacks: the declined mount (202) is its upload.
+    await writeFile(join(src, 'n.txt'), 'new file');
+    front.requests.length = 0;
+    expect(await publish('acme/c', 'fresh', '--mount-from', 'acme/a')).toMatchObject({ blobsUploaded: 1, blobsMounted: 3 });
+    expect(mounts().map((r) => r.status).sort()).toEqual([201, 201, 201, 202]);
+    expect(front.requests.filter((r) => r.method === 'POST').length).toBe(4);
+    expect(front.requests.filter((r) => r.method === 'PATCH').length).toBe(1);
+    const client = new OciTestClient(reg.url, { username: 'ci', password: 'pw-ci' });
+    expect(Buffer.from(await (await client.getBlob('acme/c', digestOf(Buffer.from('new file')))).arrayBuffer()).toString()).toBe('new file');
+
+    // A repository the credentials may not read: the registry refuses the mount (401), each blob is uploaded.
+    front.requests.length = 0;
+    expect(await publish('acme/d', 'fresh2', '--mount-from', `${front.host}/secret/x`)).toMatchObject({ blobsUploaded: 4, blobsMounted: 0 });
+    expect(mounts().map((r) => r.status)).toEqual([401, 401, 401, 401]);
   });
 });

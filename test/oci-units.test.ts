@@ -8,6 +8,7 @@ import { credentialsFor } from '../src/sources/oci/credentials.js';
 import { type ImageIndex, parseDocument, selectManifest } from '../src/sources/oci/document.js';
 import { archiveHolding, layersOf, layoutOf } from '../src/sources/oci/layouts/index.js';
 import { parseReference } from '../src/sources/oci/reference.js';
+import { mountRepository } from '../src/ops/publish-oci.js';
 import { basicAuth, writeDockerConfig } from './support/docker-config.js';
 import { kitopsFixture, modelPackFixture, ollamaFixture, orasFixture } from './support/oci-fixtures.js';
 
@@ -22,6 +23,16 @@ describe('references', () => {
     expect(parseReference('127.0.0.1:8080/x:latest').base).toBe('http://127.0.0.1:8080');
     expect(parseReference('10.0.0.1:8080/x:latest').base).toBe('https://10.0.0.1:8080');
     for (const bad of ['ghcr.io', 'ghcr.io/../x:v1', 'GHCR.io/x:v1', 'ghcr.io/x:v1@sha256:abc']) expect(() => parseReference(bad), bad).toThrow(/not an OCI reference/);
+  });
+});
+
+describe('--mount-from', () => {
+  it('names a repository of the target registry, with or without its host', () => {
+    const target = parseReference('ghcr.io/acme/b:v1');
+    expect(mountRepository('acme/a', target)).toBe('acme/a');
+    expect(mountRepository('ghcr.io/acme/a', target)).toBe('acme/a');
+    for (const other of ['docker.io/acme/a', 'localhost/a', 'localhost:5000/a']) expect(() => mountRepository(other, target), other).toThrow(/only be mounted from a repository of ghcr.io/);
+    for (const bad of ['acme/../a', 'Acme/a', 'acme//a', '']) expect(() => mountRepository(bad, target), bad).toThrow(/not a repository name/);
   });
 });
 

@@ -155,7 +155,8 @@ export function buildProgram(): Command {
     .option('--chunking <kind>', 'cdc (content-defined: new versions share unchanged chunks) or fixed')
     .option('--chunk-size <size>', 'fixed chunk size, e.g. 16MiB (default; implies --chunking fixed)')
     .option('--metadata <key=value>', 'metadata (repeatable)', collect)
-    .addHelpText('after', '\nExamples:\n  models publish ./out --to ./registry --model acme/vad --version v5 --alias latest\n  models publish ./out --to oci://ghcr.io/acme/vad:v5')
+    .option('--mount-from <repo>', 'oci:// only: mount blobs from this repository of the same registry instead of uploading them')
+    .addHelpText('after', '\nExamples:\n  models publish ./out --to ./registry --model acme/vad --version v5 --alias latest\n  models publish ./out --to oci://ghcr.io/acme/vad:v5\n  models publish ./out --to oci://ghcr.io/acme/vad-int8:v5 --mount-from acme/vad')
     .action(run(() => import('./commands/publish.js')));
 
   registerMoreCommands(program);
