@@ -9,7 +9,9 @@ import { type ImageIndex, parseDocument, selectManifest } from '../src/sources/o
 import { archiveHolding, layersOf, layoutOf } from '../src/sources/oci/layouts/index.js';
 import { parseReference } from '../src/sources/oci/reference.js';
 import { mountRepository } from '../src/ops/publish-oci.js';
-import { basicAuth, writeDockerConfig } from './support/docker-config.js';
+import { normalizeOciReference } from '../src/util/docker-names.js';
+import { parseConfig } from '../src/project/config.js';
+import { basicAuth, fakeCredentialHelper, writeDockerConfig } from './support/docker-config.js';
 import { kitopsFixture, modelPackFixture, ollamaFixture, orasFixture } from './support/oci-fixtures.js';
 
 const dirs: string[] = [];
@@ -22,7 +24,26 @@ describe('references', () => {
     expect(parseReference(`localhost:5000/a/b/c@sha256:${hex}`)).toEqual({ host: 'localhost:5000', repository: 'a/b/c', digest: `sha256:${hex}`, base: 'http://localhost:5000' });
     expect(parseReference('127.0.0.1:8080/x:latest').base).toBe('http://127.0.0.1:8080');
     expect(parseReference('10.0.0.1:8080/x:latest').base).toBe('https://10.0.0.1:8080');
-    for (const bad of ['ghcr.io', 'ghcr.io/../x:v1', 'GHCR.io/x:v1', 'ghcr.io/x:v1@sha256:abc']) expect(() => parseReference(bad), bad).toThrow(/not an OCI reference/);
+    for (const bad of ['ghcr.io/', 'ghcr.io/../x:v1', 'GHCR.io/x:v1', 'ghcr.io/x:v1@sha256:abc', 'Alpine']) expect(() => parseReference(bad), bad).toThrow(/not an OCI reference/);
+  });
+
+  it('a name without a registry host is Docker Hub, as docker pull takes it: library/ for one part, API at registry-1.docker.io', () => {
+    const hub = { host: 'docker.io', base: 'https://registry-1.docker.io' };
+    expect(parseReference('alpine:3.20')).toEqual({ ...hub, repository: 'library/alpine', tag: '3.20' });
+    expect(parseReference('docker.io/alpine:3.20')).toEqual({ ...hub, repository: 'library/alpine', tag: '3.20' });
+    expect(parseReference('index.docker.io/library/alpine:3.20')).toEqual({ ...hub, repository: 'library/alpine', tag: '3.20' });
+    expect(parseReference(`acme/tiny@sha256:${hex}`)).toEqual({ ...hub, repository: 'acme/tiny', digest: `sha256:${hex}` });
+    expect(parseReference('docker.io/acme/tiny:v1')).toEqual({ ...hub, repository: 'acme/tiny', tag: 'v1' });
+    // A first part with a dot or a port, or localhost, is a host; otherwise it is a Docker Hub namespace.
+    expect(parseReference('localhost/tiny:v1')).toMatchObject({ host: 'localhost', repository: 'tiny', base: 'http://localhost' });
+    expect(parseReference('registry.local/tiny:v1')).toMatchObject({ host: 'registry.local', repository: 'tiny' });
+    expect(normalizeOciReference('ai/smollm2')).toBe('docker.io/ai/smollm2');
+    expect(normalizeOciReference('localhost:5000/a:v1')).toBe('localhost:5000/a:v1');
+  });
+
+  it('models.yaml: oci: NAME[:TAG] is the Docker Hub reference, tag latest by default', () => {
+    const config = parseConfig('version: 1\nmodels:\n  a:\n    oci: alpine\n  b:\n    oci: acme/tiny:v1\n  c:\n    oci: docker.io/ubuntu@sha256:' + hex + '\n', '/p/models.yaml');
+    expect(config.models.map((m) => (m.source?.kind === 'oci' ? m.source.reference : ''))).toEqual(['docker.io/library/alpine:latest', 'docker.io/acme/tiny:v1', `docker.io/library/ubuntu@sha256:${hex}`]);
   });
 });
 
@@ -73,6 +94,16 @@ describe('config.json credentials', () => {
     expect(await credentialsFor('registry-1.docker.io', env)).toEqual({ kind: 'basic', username: 'hub', password: 'pw' });
     expect(await credentialsFor('reg.example', env)).toBeUndefined();
     expect(await credentialsFor('reg.example:5000', { DOCKER_CONFIG: join(dir, 'missing') })).toBeUndefined();
+  });
+
+  it('a credential helper is asked for Docker Hub by the server URL docker login stores it under', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'oci-creds-'));
+    dirs.push(dir);
+    const helper = await fakeCredentialHelper(join(dir, 'bin'), 'xhub', { 'https://index.docker.io/v1/': { username: 'hub', secret: 'tok' } });
+    await writeDockerConfig(dir, { credsStore: 'xhub' });
+    const env = { DOCKER_CONFIG: dir, PATH: `${helper.binDir}:${process.env.PATH ?? ''}` };
+    expect(await credentialsFor(parseReference('alpine:3').host, env)).toEqual({ kind: 'basic', username: 'hub', password: 'tok' });
+    expect(await helper.calls()).toEqual([{ action: 'get', input: 'https://index.docker.io/v1/' }]);
   });
 });
 
