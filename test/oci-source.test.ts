@@ -151,16 +151,27 @@ describe.skipIf(skip !== undefined)('oci: against a real registry (no auth)', ()
     expect(await readFile(join(dir, 'models.lock'), 'utf8')).toContain('layout: ollama');
   });
 
-  it('an index picks the manifest of the platform (or `when:`), and names the platforms it has when none fits', async () => {
+  it('an index picks the manifest of --platform or `when:`, the lock pins it and its platform, outdated compares that platform; none fits: the platforms it has', async () => {
     const amd = orasFixture([{ path: 'a.bin', content: 'amd64 bytes' }]);
     const arm = orasFixture([{ path: 'a.bin', content: 'arm64 bytes' }]);
     await pushFixture(client, 'acme/multi', digestOf(amd.manifest), amd);
     await pushFixture(client, 'acme/multi', digestOf(arm.manifest), arm);
     const idx = indexFixture([{ manifest: amd, platform: { os: 'linux', architecture: 'amd64' } }, { manifest: arm, platform: { os: 'linux', architecture: 'arm64' } }]);
     await client.pushManifest('acme/multi', 'v1', idx.manifest, idx.mediaType);
-    const { dir, cache } = await project(`  arm:\n    oci: ${front.host}/acme/multi:v1\n    when: { os: [linux], arch: [arm64] }\n`);
-    expect((await runCli(['lock'], dir, cliEnv(cache))).code).toBe(0);
-    expect(await readFile(join(dir, 'models.lock'), 'utf8')).toContain(`digest: ${digestOf(arm.manifest)}`);
+    // `arm` by its when:, `any` by --platform: both pin the arm64 manifest, and the lock says which platform it is.
+    const { dir, cache } = await project(`  arm:\n    oci: ${front.host}/acme/multi:v1\n    when: { os: [linux], arch: [arm64] }\n  any:\n    oci: ${front.host}/acme/multi:v1\n`);
+    const locked = await runCli(['lock', '--platform', 'linux-arm64'], dir, cliEnv(cache));
+    expect(locked.code, locked.stderr).toBe(0);
+    const lock = await readFile(join(dir, 'models.lock'), 'utf8');
+    expect(lock.split(`digest: ${digestOf(arm.manifest)}`).length - 1).toBe(2);
+    expect(lock.split('platform: linux/arm64').length - 1).toBe(2);
+    expect(lock).not.toContain(digestOf(amd.manifest));
+    const installed = await runCli(['install', '--frozen', '--platform', 'linux-arm64'], dir, cliEnv(cache));
+    expect(installed.code, installed.stderr).toBe(0);
+    for (const name of ['arm', 'any']) expect(await readFile(join(dir, 'models', name, 'a.bin'), 'utf8')).toBe('arm64 bytes');
+    // outdated narrows by the pinned platform, not this machine's: nothing moved.
+    const current = await runCli(['outdated'], dir, cliEnv(cache));
+    expect(current.code, current.stdout + current.stderr).toBe(0);
     const none = await project(`  win:\n    oci: ${front.host}/acme/multi:v1\n    when: { os: [win32], arch: [x64] }\n`);
     const refused = await runCli(['lock'], none.dir, cliEnv(none.cache));
     expect(refused.code).toBe(3);

@@ -17,6 +17,8 @@ export interface SessionOptions {
   /** Idle time (ms) after which a stalled response is abandoned and retried. */
   idleTimeoutMs?: number | undefined;
   env?: NodeJS.ProcessEnv | undefined;
+  /** --platform (os-arch, Node's names): the platform an OCI index is narrowed for at lock. */
+  platform?: string | undefined;
 }
 
 export const DEFAULT_CONCURRENCY = 8;
