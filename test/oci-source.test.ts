@@ -88,11 +88,18 @@ describe.skipIf(skip !== undefined)('oci: against a real registry (no auth)', ()
     expect(list.stdout).toMatch(new RegExp(`oci:${front.host}/acme/oras:v1 +v1 \\(${digest}\\).*installed`));
     const info = await runCli(['info', 'tiny', '--json'], dir, env);
     expect(info.code, info.stderr).toBe(0);
-    expect(JSON.parse(info.stdout)).toMatchObject({ model: `oci:${front.host}/acme/oras:v1`, resolved: digest, manifest: digest.slice(7), install: { status: 'installed' } });
+    expect(JSON.parse(info.stdout)).toMatchObject({
+      model: `oci:${front.host}/acme/oras:v1`,
+      resolved: digest,
+      manifest: digest.slice(7),
+      registry: front.host,
+      metadata: { reference: `${front.host}/acme/oras:v1`, digest, layout: 'oras' },
+      install: { status: 'installed' },
+    });
     expect((await runCli(['path', 'tiny'], dir, env)).stdout.trim()).toBe(join(dir, 'models', 'tiny'));
     const doctor = await runCli(['doctor'], dir, env);
     expect(doctor.code, doctor.stdout).toBe(0);
-    expect(doctor.stdout).toContain(`${digest}: installed`);
+    expect(doctor.stdout).toContain(`oci:${front.host}/acme/oras:v1@v1 → ${digest}: installed`);
     expect(front.requests).toEqual([]);
 
     const fresh = join(base, 'fresh-cache');
