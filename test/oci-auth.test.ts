@@ -39,7 +39,8 @@ async function expectNoSecret(dir: string, outputs: string[], secrets: string[])
   }
 }
 
-describe.skipIf(skip !== undefined)('oci: Basic auth (htpasswd)', () => {
+// Three independent tests (own projects, no shared counts): side by side.
+describe.skipIf(skip !== undefined).concurrent('oci: Basic auth (htpasswd)', () => {
   let reg: OciRegistry;
   const password = 's3cret-Pa55';
   beforeAll(async () => {
@@ -58,22 +59,24 @@ describe.skipIf(skip !== undefined)('oci: Basic auth (htpasswd)', () => {
     expect(sha256(await readFile(join(dir, 'models', 'm', 'w.bin')))).toBe(sha256(f.files['w.bin'] as Buffer));
     await expectNoSecret(dir, [ok.stdout, ok.stderr], [password, basicAuth('alice', password)]);
 
-    const none = await project(`${reg.host}/acme/private:v1`);
-    const refused = await runCli(['install'], none.dir, cliEnv(none.cache, { DOCKER_CONFIG: join(none.base, 'empty') }));
+    // No, wrong and helper-less credentials: three projects, side by side.
+    const [none, wrongP, helperlessP] = await Promise.all([1, 2, 3].map(() => project(`${reg.host}/acme/private:v1`)));
+    if (!none || !wrongP || !helperlessP) throw new Error('projects missing');
+    const wrong = join(wrongP.base, 'wrong');
+    await writeDockerConfig(wrong, { auths: { [`https://${reg.host}`]: { username: 'alice', password: 'nope' } } });
+    const helperless = join(helperlessP.base, 'helperless');
+    await writeDockerConfig(helperless, { credsStore: 'xprim-none' });
+    const [refused, bad, noHelper] = await Promise.all([
+      runCli(['install'], none.dir, cliEnv(none.cache, { DOCKER_CONFIG: join(none.base, 'empty') })),
+      runCli(['install', '--verbose'], wrongP.dir, cliEnv(wrongP.cache, { DOCKER_CONFIG: wrong })),
+      runCli(['install'], helperlessP.dir, cliEnv(helperlessP.cache, { DOCKER_CONFIG: helperless })),
+    ]);
     expect(refused.code, refused.stderr).toBe(9);
     expect(refused.stderr).toContain('DOCKER_CONFIG');
     expect(refused.stderr).toContain(reg.host);
-
-    const wrong = join(none.base, 'wrong');
-    await writeDockerConfig(wrong, { auths: { [`https://${reg.host}`]: { username: 'alice', password: 'nope' } } });
-    const bad = await runCli(['install', '--verbose'], none.dir, cliEnv(none.cache, { DOCKER_CONFIG: wrong }));
     expect(bad.code, bad.stderr).toBe(9);
     expect(bad.stderr).toContain('HTTP 401');
-    await expectNoSecret(none.dir, [bad.stdout, bad.stderr], ['nope', basicAuth('alice', 'nope')]);
-
-    const helperless = join(none.base, 'helperless');
-    await writeDockerConfig(helperless, { credsStore: 'xprim-none' });
-    const noHelper = await runCli(['install'], none.dir, cliEnv(none.cache, { DOCKER_CONFIG: helperless }));
+    await expectNoSecret(wrongP.dir, [bad.stdout, bad.stderr], ['nope', basicAuth('alice', 'nope')]);
     expect(noHelper.code, noHelper.stderr).toBe(9);
     expect(noHelper.stderr).toContain('docker-credential-xprim-none');
   });
@@ -150,19 +153,21 @@ describe.skipIf(skip !== undefined)('oci: Bearer tokens (auth: token)', () => {
       expect(front.requests.every((r) => !r.authorization?.startsWith('Basic '))).toBe(true);
       await expectNoSecret(dir, [ok.stdout, ok.stderr], ['pw-reader', basicAuth('reader', 'pw-reader')]);
 
-      const anon = await project(`${front.host}/public/open:v1`);
-      const open = await runCli(['install'], anon.dir, cliEnv(anon.cache, { DOCKER_CONFIG: join(anon.base, 'none') }));
+      // Anonymous where allowed, no and wrong credentials refused: three projects, side by side.
+      const [anon, closed, wrongP] = await Promise.all([`${front.host}/public/open:v1`, `${front.host}/acme/tok:v1`, `${front.host}/acme/tok:v1`].map((r) => project(r)));
+      if (!anon || !closed || !wrongP) throw new Error('projects missing');
+      const wrong = join(wrongP.base, 'wrong');
+      await writeDockerConfig(wrong, { auths: { [front.host]: { auth: basicAuth('reader', 'bad') } } });
+      const [open, denied, bad] = await Promise.all([
+        runCli(['install'], anon.dir, cliEnv(anon.cache, { DOCKER_CONFIG: join(anon.base, 'none') })),
+        runCli(['install'], closed.dir, cliEnv(closed.cache, { DOCKER_CONFIG: join(closed.base, 'none') })),
+        runCli(['install'], wrongP.dir, cliEnv(wrongP.cache, { DOCKER_CONFIG: wrong })),
+      ]);
       expect(open.code, open.stderr).toBe(0);
-      const closed = await project(`${front.host}/acme/tok:v1`);
-      const denied = await runCli(['install'], closed.dir, cliEnv(closed.cache, { DOCKER_CONFIG: join(closed.base, 'none') }));
       expect(denied.code, denied.stderr).toBe(9);
       expect(denied.stderr).toContain('DOCKER_CONFIG');
-
-      const wrong = join(closed.base, 'wrong');
-      await writeDockerConfig(wrong, { auths: { [front.host]: { auth: basicAuth('reader', 'bad') } } });
-      const bad = await runCli(['install'], closed.dir, cliEnv(closed.cache, { DOCKER_CONFIG: wrong }));
       expect(bad.code, bad.stderr).toBe(9);
-      await expectNoSecret(closed.dir, [bad.stdout, bad.stderr], ['pw-reader', basicAuth('reader', 'bad')]);
+      await expectNoSecret(wrongP.dir, [bad.stdout, bad.stderr], ['pw-reader', basicAuth('reader', 'bad')]);
     } finally {
       await front.close();
     }

@@ -18,7 +18,8 @@ import { cleanTemps, cliEnv, runCli, sha256, tempDir, writeTree } from './suppor
 const skip = registrySkipReason();
 afterAll(cleanTemps);
 
-describe.skipIf(skip !== undefined)('publish --to oci://', () => {
+// Each test counts only its own registry front's requests: the two describes run side by side.
+describe.skipIf(skip !== undefined).concurrent('publish --to oci://', () => {
   let reg: OciRegistry;
   let front: RequestLogFront;
   beforeAll(async () => {
@@ -34,7 +35,7 @@ describe.skipIf(skip !== undefined)('publish --to oci://', () => {
     const base = await tempDir('xprim-oci-pub-');
     const src = join(base, 'out');
     const files: Record<string, Buffer> = {
-      'model.bin': randomBytes(40 * 1024 * 1024 + 123),
+      'model.bin': randomBytes(2.5 * 1024 * 1024 + 123),
       'tokenizer/vocab.txt': Buffer.from('a\nb\nc\n'),
       'empty.txt': Buffer.alloc(0),
     };
@@ -44,7 +45,8 @@ describe.skipIf(skip !== undefined)('publish --to oci://', () => {
     }
     const docker = join(base, 'docker');
     await writeDockerConfig(docker, { auths: { [front.host]: { auth: basicAuth('ci', 'push-pw') } } });
-    const env = cliEnv(join(base, 'cache'), { DOCKER_CONFIG: docker });
+    // 1 MiB PATCHes (MODELS_UPLOAD_CHUNK): the chunked dance with a small file.
+    const env = cliEnv(join(base, 'cache'), { DOCKER_CONFIG: docker, MODELS_UPLOAD_CHUNK: String(1024 * 1024) });
     const target = `oci://${front.host}/acme/published:v1`;
 
     const denied = await runCli(['publish', src, '--to', target], base, cliEnv(join(base, 'cache'), { DOCKER_CONFIG: join(base, 'none') }));
@@ -58,10 +60,10 @@ describe.skipIf(skip !== undefined)('publish --to oci://', () => {
     expect(result).toMatchObject({ files: 3, blobsUploaded: 4, unchanged: false });
     expect(pushed.stderr).not.toContain('push-pw');
     expect(pushed.stderr).not.toContain(basicAuth('ci', 'push-pw'));
-    // distribution's upload dance: POST, a PATCH per 32 MiB chunk (the 40 MiB file takes two), PUT ?digest=.
+    // distribution's upload dance: POST, a PATCH per 1 MiB chunk (the 2.5 MiB file takes three), PUT ?digest=.
     const modelDigest = digestOf(files['model.bin'] as Buffer);
-    // PATCHes: model.bin 2, vocab.txt 1, the config 1, the empty file none.
-    expect(front.requests.filter((r) => r.method === 'PATCH').length).toBe(4);
+    // PATCHes: model.bin 3, vocab.txt 1, the config 1, the empty file none.
+    expect(front.requests.filter((r) => r.method === 'PATCH').length).toBe(5);
     expect(front.requests.filter((r) => r.method === 'PUT' && decodeURIComponent(r.query).includes(`digest=${modelDigest}`)).length).toBe(1);
     expect(front.requests.filter((r) => r.method === 'PUT' && r.path === '/v2/acme/published/manifests/v1').length).toBe(1);
 
@@ -106,22 +108,27 @@ describe.skipIf(skip !== undefined)('publish --to oci://', () => {
     const base = await tempDir('xprim-oci-pub-');
     await mkdir(join(base, 'out'));
     await writeFile(join(base, 'out', 'a'), 'a');
-    const noTag = await runCli(['publish', join(base, 'out'), '--to', `oci://${front.host}/acme/x@sha256:${'a'.repeat(64)}`], base, cliEnv(join(base, 'cache')));
+    const env = cliEnv(join(base, 'cache'));
+    const out = join(base, 'out');
+    // Each refused before any request: run side by side.
+    const [noTag, withModel, folder, elsewhere] = await Promise.all([
+      runCli(['publish', out, '--to', `oci://${front.host}/acme/x@sha256:${'a'.repeat(64)}`], base, env),
+      runCli(['publish', out, '--to', `oci://${front.host}/acme/x:v1`, '--model', 'a/b'], base, env),
+      runCli(['publish', out, '--to', join(base, 'registry')], base, env),
+      runCli(['publish', out, '--to', `oci://${front.host}/acme/x:v1`, '--mount-from', 'ghcr.io/acme/x'], base, env),
+    ]);
     expect(noTag.code).toBe(2);
     expect(noTag.stderr).toContain('oci://HOST/REPO:TAG');
-    const withModel = await runCli(['publish', join(base, 'out'), '--to', `oci://${front.host}/acme/x:v1`, '--model', 'a/b'], base, cliEnv(join(base, 'cache')));
     expect(withModel.code).toBe(2);
     expect(withModel.stderr).toContain('--model does not apply');
-    const folder = await runCli(['publish', join(base, 'out'), '--to', join(base, 'registry')], base, cliEnv(join(base, 'cache')));
     expect(folder.code).toBe(2);
     expect(folder.stderr).toContain('--model');
-    const elsewhere = await runCli(['publish', join(base, 'out'), '--to', `oci://${front.host}/acme/x:v1`, '--mount-from', 'ghcr.io/acme/x'], base, cliEnv(join(base, 'cache')));
     expect(elsewhere.code).toBe(2);
     expect(elsewhere.stderr).toContain(`only be mounted from a repository of ${front.host}`);
   });
 });
 
-describe.skipIf(skip !== undefined)('publish --to oci:// over Bearer tokens: blobs mounted across repositories', () => {
+describe.skipIf(skip !== undefined).concurrent('publish --to oci:// over Bearer tokens: blobs mounted across repositories', () => {
   let reg: OciRegistry;
   let tokens: TokenServer;
   let front: RequestLogFront;

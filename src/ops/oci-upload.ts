@@ -8,7 +8,7 @@
  * upload starts over from the POST; credentials go only to the registry's own origin.
  */
 import { type FileHandle, open } from 'node:fs/promises';
-import type { Session } from '../project/session.js';
+import { type Session, uploadChunkFrom } from '../project/session.js';
 import type { HttpResponse } from '../net/http.js';
 import { drain, header, type SourceAuth } from '../registry/source.js';
 import { authFor } from '../sources/oci/auth.js';
@@ -18,8 +18,6 @@ import { type OciReference, blobUrl, describeReference, manifestUrl } from '../s
 import { ModelsError, storageError } from '../util/errors.js';
 import { debugLog } from '../util/log.js';
 
-/** Bytes per PATCH: big enough that a 1 GiB layer takes 32 requests, small enough to hold in memory. */
-export const UPLOAD_CHUNK = 32 * 1024 * 1024;
 
 export interface Blob {
   digest: string;
@@ -34,6 +32,8 @@ export class OciUploader {
   private readonly anonymous: SourceAuth = { authorization: () => Promise.resolve(undefined), hint: '' };
   /** Bytes sent in blob bodies (not counting skipped blobs). */
   bytesUploaded = 0;
+  /** Bytes per PATCH (MODELS_UPLOAD_CHUNK, default 32 MiB: a 1 GiB layer takes 32 requests, each held in memory). */
+  private readonly chunk: number;
 
   constructor(
     private readonly session: Session,
@@ -41,6 +41,7 @@ export class OciUploader {
     private readonly signal?: AbortSignal,
   ) {
     this.auth = authFor(session, ref.host).forScope(`repository:${ref.repository}:pull,push`);
+    this.chunk = uploadChunkFrom(session.env);
   }
 
   private request(url: string, options: Parameters<typeof registryRequest>[3] = {}): Promise<HttpResponse> {
@@ -114,8 +115,8 @@ export class OciUploader {
     const handle: FileHandle | undefined = blob.path ? await open(blob.path, 'r').catch((error: unknown) => { throw storageError(error, 'read', blob.path as string); }) : undefined;
     let sent = 0;
     try {
-      for (let offset = 0; offset < blob.size; offset += UPLOAD_CHUNK) {
-        const length = Math.min(UPLOAD_CHUNK, blob.size - offset);
+      for (let offset = 0; offset < blob.size; offset += this.chunk) {
+        const length = Math.min(this.chunk, blob.size - offset);
         const body = handle ? await readChunk(handle, offset, length, blob.path as string) : (blob.bytes as Buffer).subarray(offset, offset + length);
         const patch = await this.request(location, {
           method: 'PATCH',
