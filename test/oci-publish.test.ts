@@ -14,6 +14,8 @@ import { type OciRegistry, registrySkipReason, startOciRegistry } from './suppor
 import { type RequestLogFront, startRequestLog } from './support/oci-request-log.js';
 import { startTokenServer, type TokenServer } from './support/oci-token-server.js';
 import { cleanTemps, cliEnv, runCli, sha256, tempDir, writeTree } from './support/robustness.js';
+import { publishOci } from '../src/ops/publish-oci.js';
+import { Session } from '../src/project/session.js';
 
 const skip = registrySkipReason();
 afterAll(cleanTemps);
@@ -151,14 +153,19 @@ describe.skipIf(skip !== undefined).concurrent('publish --to oci:// over Bearer 
     await writeTree(src, { 'w.bin': randomBytes(300_000), 'b.txt': 'b' });
     const docker = join(base, 'docker');
     await writeDockerConfig(docker, { auths: { [front.host]: { auth: basicAuth('ci', 'pw-ci') } } });
-    const env = (cache: string) => cliEnv(join(base, cache), { DOCKER_CONFIG: docker });
-    const publish = async (repo: string, cache: string, ...extra: string[]) => {
-      const run = await runCli(['publish', src, '--to', `oci://${front.host}/${repo}:v1`, '--json', ...extra], base, env(cache));
-      expect(run.code, run.stderr).toBe(0);
-      return JSON.parse(run.stdout) as { blobsUploaded: number; blobsMounted: number; bytesUploaded: number };
+    // The first publish through the CLI (Bearer tokens end to end); the others in-process, where the same code runs without a process each.
+    const first = await runCli(['publish', src, '--to', `oci://${front.host}/acme/a:v1`, '--json'], base, cliEnv(join(base, 'cache'), { DOCKER_CONFIG: docker }));
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ blobsUploaded: 3, blobsMounted: 0 });
+    const publish = async (repo: string, cache: string, mountFrom?: string) => {
+      const session = new Session(undefined, { cacheDir: join(base, cache), env: { ...process.env, DOCKER_CONFIG: docker } });
+      try {
+        return await publishOci({ sourceDir: src, to: `oci://${front.host}/${repo}:v1`, session, ...(mountFrom ? { mountFrom } : {}) });
+      } finally {
+        await session.close();
+      }
     };
 
-    expect(await publish('acme/a', 'cache')).toMatchObject({ blobsUploaded: 3, blobsMounted: 0 });
     // The same cache remembers where each blob went: acme/b mounts all three, uploads nothing.
     front.requests.length = 0;
     tokens.requests.length = 0;
@@ -171,7 +178,7 @@ describe.skipIf(skip !== undefined).concurrent('publish --to oci:// over Bearer 
     // A fresh cache knows nothing: --mount-from says where. A blob acme/a lacks: the declined mount (202) is its upload.
     await writeFile(join(src, 'n.txt'), 'new file');
     front.requests.length = 0;
-    expect(await publish('acme/c', 'fresh', '--mount-from', 'acme/a')).toMatchObject({ blobsUploaded: 1, blobsMounted: 3 });
+    expect(await publish('acme/c', 'fresh', 'acme/a')).toMatchObject({ blobsUploaded: 1, blobsMounted: 3 });
     expect(mounts().map((r) => r.status).sort()).toEqual([201, 201, 201, 202]);
     expect(front.requests.filter((r) => r.method === 'POST').length).toBe(4);
     expect(front.requests.filter((r) => r.method === 'PATCH').length).toBe(1);
@@ -180,7 +187,7 @@ describe.skipIf(skip !== undefined).concurrent('publish --to oci:// over Bearer 
 
     // A repository the credentials may not read: the registry refuses the mount (401), each blob is uploaded.
     front.requests.length = 0;
-    expect(await publish('acme/d', 'fresh2', '--mount-from', `${front.host}/secret/x`)).toMatchObject({ blobsUploaded: 4, blobsMounted: 0 });
+    expect(await publish('acme/d', 'fresh2', `${front.host}/secret/x`)).toMatchObject({ blobsUploaded: 4, blobsMounted: 0 });
     expect(mounts().map((r) => r.status)).toEqual([401, 401, 401, 401]);
   });
 });

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mergeScopes, parseChallenge } from '../src/sources/oci/auth.js';
 import { credentialsFor } from '../src/sources/oci/credentials.js';
 import { type ImageIndex, parseDocument, selectManifest } from '../src/sources/oci/document.js';
+import { checkPaths } from '../src/sources/oci/files.js';
 import { archiveHolding, layersOf, layoutOf } from '../src/sources/oci/layouts/index.js';
 import { parseReference } from '../src/sources/oci/reference.js';
 import { mountRepository } from '../src/ops/publish-oci.js';
@@ -96,6 +97,13 @@ describe('config.json credentials', () => {
     expect(await credentialsFor('reg.example:5000', { DOCKER_CONFIG: join(dir, 'missing') })).toBeUndefined();
   });
 
+  it('a credsStore whose helper is not on PATH is an auth error (exit 9) naming the program', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'oci-creds-'));
+    dirs.push(dir);
+    await writeDockerConfig(dir, { credsStore: 'xprim-none' });
+    await expect(credentialsFor('reg.example', { DOCKER_CONFIG: dir, PATH: join(dir, 'no-bin') })).rejects.toMatchObject({ code: 'E_AUTH', message: expect.stringContaining('docker-credential-xprim-none') as unknown });
+  });
+
   it('a credential helper is asked for Docker Hub by the server URL docker login stores it under', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'oci-creds-'));
     dirs.push(dir);
@@ -145,6 +153,13 @@ describe('documents and layouts', () => {
     const ol = doc(ollamaFixture({ model: 'gguf', system: 'be brief' }));
     expect(layoutOf(ol)).toBe('ollama');
     expect(layersOf('ollama', ol, undefined, 'r').map((l) => l.path)).toEqual(['model.gguf', 'system']);
+  });
+
+  it('layer paths follow the manifest rules: two layers with one path (case-folded), or one leaving the folder, refuse the whole list', () => {
+    const f = (path: string) => ({ path, size: 1, sha256: hex });
+    expect(() => checkPaths([f('A.bin'), f('a.bin')], 'r')).toThrow(/invalid manifest .*appears twice/);
+    expect(() => checkPaths([f('../../evil.bin')], 'r')).toThrow(/invalid manifest .*\.\.\/\.\.\/evil\.bin/);
+    expect(() => checkPaths([f('a.bin'), f('tok/x.json')], 'r')).not.toThrow();
   });
 
   it('a file comes out of the archive with the longest path that holds it', () => {
