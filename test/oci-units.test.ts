@@ -8,10 +8,8 @@ import { credentialsFor } from '../src/sources/oci/credentials.js';
 import { type ImageIndex, parseDocument, selectManifest } from '../src/sources/oci/document.js';
 import { checkPaths } from '../src/sources/oci/files.js';
 import { archiveHolding, layersOf, layoutOf } from '../src/sources/oci/layouts/index.js';
-import { parseReference } from '../src/sources/oci/reference.js';
-import { mountRepository } from '../src/ops/publish-oci.js';
+import { mountRepository, parseReference } from '../src/sources/oci/reference.js';
 import { normalizeOciReference } from '../src/util/docker-names.js';
-import { parseConfig } from '../src/project/config.js';
 import { basicAuth, fakeCredentialHelper, writeDockerConfig } from './support/docker-config.js';
 import { kitopsFixture, modelPackFixture, ollamaFixture, orasFixture } from './support/oci-fixtures.js';
 
@@ -40,11 +38,6 @@ describe('references', () => {
     expect(parseReference('registry.local/tiny:v1')).toMatchObject({ host: 'registry.local', repository: 'tiny' });
     expect(normalizeOciReference('ai/smollm2')).toBe('docker.io/ai/smollm2');
     expect(normalizeOciReference('localhost:5000/a:v1')).toBe('localhost:5000/a:v1');
-  });
-
-  it('models.yaml: oci: NAME[:TAG] is the Docker Hub reference, tag latest by default', () => {
-    const config = parseConfig('version: 1\nmodels:\n  a:\n    oci: alpine\n  b:\n    oci: acme/tiny:v1\n  c:\n    oci: docker.io/ubuntu@sha256:' + hex + '\n', '/p/models.yaml');
-    expect(config.models.map((m) => (m.source?.kind === 'oci' ? m.source.reference : ''))).toEqual(['docker.io/library/alpine:latest', 'docker.io/acme/tiny:v1', `docker.io/library/ubuntu@sha256:${hex}`]);
   });
 });
 

@@ -10,7 +10,7 @@
  */
 import type { Session } from '../project/session.js';
 import { ANNOTATION, EMPTY_CONFIG, MEDIA, XPRIM_ARTIFACT } from '../sources/oci/media-types.js';
-import { type OciReference, describeReference, parseReference } from '../sources/oci/reference.js';
+import { type OciReference, describeReference, mountRepository, parseReference } from '../sources/oci/reference.js';
 import { ModelsError } from '../util/errors.js';
 import { sha256, sha256File } from '../util/hash.js';
 import { knownLocations, rememberLocations } from './oci-blob-locations.js';
@@ -51,19 +51,6 @@ export function parseOciTarget(to: string): OciReference & { tag: string } {
 }
 
 const digestOf = (bytes: Buffer): string => `sha256:${sha256(bytes)}`;
-
-/** `--mount-from REPO` (or HOST/REPO on the target's host): a repository name of the same registry. */
-export function mountRepository(text: string, target: OciReference): string {
-  const repo = text.startsWith(`${target.host}/`) ? text.slice(target.host.length + 1) : text;
-  const first = repo.split('/')[0] ?? '';
-  if (/[.:]/.test(first) || first === 'localhost') {
-    throw new ModelsError('E_USAGE', `--mount-from ${text}: a blob can only be mounted from a repository of ${target.host}`, { hint: `e.g. --mount-from acme/other-model (on ${target.host})` });
-  }
-  if (!/^[a-z0-9._/-]+$/.test(repo) || repo.split('/').some((part) => part === '' || part === '.' || part === '..')) {
-    throw new ModelsError('E_USAGE', `--mount-from ${text}: not a repository name`, { hint: 'lowercase letters, digits, . _ - and / between parts, e.g. acme/other-model' });
-  }
-  return repo;
-}
 
 export async function publishOci(options: PublishOciOptions): Promise<PublishOciResult> {
   const ref = parseOciTarget(options.to);

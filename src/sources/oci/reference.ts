@@ -54,3 +54,16 @@ export function blobUrl(ref: OciReference, digest: string): string {
 export function describeReference(ref: OciReference): string {
   return `${ref.host}/${ref.repository}${ref.digest ? `@${ref.digest}` : `:${ref.tag ?? 'latest'}`}`;
 }
+
+/** `--mount-from REPO` (or HOST/REPO on the target's host): a repository name of the same registry. */
+export function mountRepository(text: string, target: OciReference): string {
+  const repo = text.startsWith(`${target.host}/`) ? text.slice(target.host.length + 1) : text;
+  const first = repo.split('/')[0] ?? '';
+  if (/[.:]/.test(first) || first === 'localhost') {
+    throw new ModelsError('E_USAGE', `--mount-from ${text}: a blob can only be mounted from a repository of ${target.host}`, { hint: `e.g. --mount-from acme/other-model (on ${target.host})` });
+  }
+  if (!/^[a-z0-9._/-]+$/.test(repo) || repo.split('/').some((part) => part === '' || part === '.' || part === '..')) {
+    throw new ModelsError('E_USAGE', `--mount-from ${text}: not a repository name`, { hint: 'lowercase letters, digits, . _ - and / between parts, e.g. acme/other-model' });
+  }
+  return repo;
+}
