@@ -181,6 +181,12 @@ describe('parseConfig: errors with file:line:col', () => {
 });
 
 describe('parseConfig: valid configs', () => {
+  it('oci: NAME[:TAG] is the Docker Hub reference, tag latest by default', () => {
+    const hex = 'a'.repeat(64);
+    const config = parseConfig('version: 1\nmodels:\n  a:\n    oci: alpine\n  b:\n    oci: acme/tiny:v1\n  c:\n    oci: docker.io/ubuntu@sha256:' + hex + '\n', '/p/models.yaml');
+    expect(config.models.map((m) => (m.source?.kind === 'oci' ? m.source.reference : ''))).toEqual(['docker.io/library/alpine:latest', 'docker.io/acme/tiny:v1', `docker.io/library/ubuntu@sha256:${hex}`]);
+  });
+
   it('every source kind, with no top-level registry when no entry needs one', () => {
     const text = [
       'version: 1',

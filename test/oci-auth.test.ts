@@ -15,7 +15,10 @@ import { OciTestClient } from './support/oci-push.js';
 import { type OciRegistry, registrySkipReason, startOciRegistry } from './support/oci-registry.js';
 import { startRequestLog } from './support/oci-request-log.js';
 import { startTokenServer, type TokenServer } from './support/oci-token-server.js';
-import { cleanTemps, cliEnv, runCli, sha256, tempDir } from './support/robustness.js';
+import { cleanTemps, cliEnv, runCli, sha256, sleep, tempDir } from './support/robustness.js';
+import { Session } from '../src/project/session.js';
+import { fetchManifest } from '../src/sources/oci/manifest-fetch.js';
+import { parseReference } from '../src/sources/oci/reference.js';
 
 const skip = registrySkipReason();
 afterAll(cleanTemps);
@@ -36,7 +39,8 @@ async function expectNoSecret(dir: string, outputs: string[], secrets: string[])
   }
 }
 
-describe.skipIf(skip !== undefined)('oci: Basic auth (htpasswd)', () => {
+// Three independent tests (own projects, no shared counts): side by side.
+describe.skipIf(skip !== undefined).concurrent('oci: Basic auth (htpasswd)', () => {
   let reg: OciRegistry;
   const password = 's3cret-Pa55';
   beforeAll(async () => {
@@ -44,7 +48,7 @@ describe.skipIf(skip !== undefined)('oci: Basic auth (htpasswd)', () => {
   });
   afterAll(async () => reg?.close());
 
-  it('installs with auths.<host>.auth; no, wrong or helper-less credentials exit 9 naming DOCKER_CONFIG; nothing leaks', async () => {
+  it('installs with auths.<host>.auth; no or wrong credentials exit 9 naming DOCKER_CONFIG; nothing leaks', async () => {
     const f = orasFixture([{ path: 'w.bin', content: randomBytes(80_000) }]);
     await pushFixture(new OciTestClient(reg.url, { username: 'alice', password }), 'acme/private', 'v1', f);
     const { dir, cache, base } = await project(`${reg.host}/acme/private:v1`);
@@ -55,24 +59,21 @@ describe.skipIf(skip !== undefined)('oci: Basic auth (htpasswd)', () => {
     expect(sha256(await readFile(join(dir, 'models', 'm', 'w.bin')))).toBe(sha256(f.files['w.bin'] as Buffer));
     await expectNoSecret(dir, [ok.stdout, ok.stderr], [password, basicAuth('alice', password)]);
 
-    const none = await project(`${reg.host}/acme/private:v1`);
-    const refused = await runCli(['install'], none.dir, cliEnv(none.cache, { DOCKER_CONFIG: join(none.base, 'empty') }));
+    // No and wrong credentials: two projects, side by side (a missing helper: oci-units).
+    const [none, wrongP] = await Promise.all([1, 2].map(() => project(`${reg.host}/acme/private:v1`)));
+    if (!none || !wrongP) throw new Error('projects missing');
+    const wrong = join(wrongP.base, 'wrong');
+    await writeDockerConfig(wrong, { auths: { [`https://${reg.host}`]: { username: 'alice', password: 'nope' } } });
+    const [refused, bad] = await Promise.all([
+      runCli(['install'], none.dir, cliEnv(none.cache, { DOCKER_CONFIG: join(none.base, 'empty') })),
+      runCli(['install', '--verbose'], wrongP.dir, cliEnv(wrongP.cache, { DOCKER_CONFIG: wrong })),
+    ]);
     expect(refused.code, refused.stderr).toBe(9);
     expect(refused.stderr).toContain('DOCKER_CONFIG');
     expect(refused.stderr).toContain(reg.host);
-
-    const wrong = join(none.base, 'wrong');
-    await writeDockerConfig(wrong, { auths: { [`https://${reg.host}`]: { username: 'alice', password: 'nope' } } });
-    const bad = await runCli(['install', '--verbose'], none.dir, cliEnv(none.cache, { DOCKER_CONFIG: wrong }));
     expect(bad.code, bad.stderr).toBe(9);
     expect(bad.stderr).toContain('HTTP 401');
-    await expectNoSecret(none.dir, [bad.stdout, bad.stderr], ['nope', basicAuth('alice', 'nope')]);
-
-    const helperless = join(none.base, 'helperless');
-    await writeDockerConfig(helperless, { credsStore: 'xprim-none' });
-    const noHelper = await runCli(['install'], none.dir, cliEnv(none.cache, { DOCKER_CONFIG: helperless }));
-    expect(noHelper.code, noHelper.stderr).toBe(9);
-    expect(noHelper.stderr).toContain('docker-credential-xprim-none');
+    await expectNoSecret(wrongP.dir, [bad.stdout, bad.stderr], ['nope', basicAuth('alice', 'nope')]);
   });
 
   it('credHelpers: the docker-credential-<name> get protocol supplies the credentials', async () => {
@@ -147,20 +148,63 @@ describe.skipIf(skip !== undefined)('oci: Bearer tokens (auth: token)', () => {
       expect(front.requests.every((r) => !r.authorization?.startsWith('Basic '))).toBe(true);
       await expectNoSecret(dir, [ok.stdout, ok.stderr], ['pw-reader', basicAuth('reader', 'pw-reader')]);
 
-      const anon = await project(`${front.host}/public/open:v1`);
-      const open = await runCli(['install'], anon.dir, cliEnv(anon.cache, { DOCKER_CONFIG: join(anon.base, 'none') }));
+      // Anonymous where allowed, no and wrong credentials refused: three projects, side by side.
+      const [anon, closed, wrongP] = await Promise.all([`${front.host}/public/open:v1`, `${front.host}/acme/tok:v1`, `${front.host}/acme/tok:v1`].map((r) => project(r)));
+      if (!anon || !closed || !wrongP) throw new Error('projects missing');
+      const wrong = join(wrongP.base, 'wrong');
+      await writeDockerConfig(wrong, { auths: { [front.host]: { auth: basicAuth('reader', 'bad') } } });
+      const [open, denied, bad] = await Promise.all([
+        runCli(['install'], anon.dir, cliEnv(anon.cache, { DOCKER_CONFIG: join(anon.base, 'none') })),
+        runCli(['install'], closed.dir, cliEnv(closed.cache, { DOCKER_CONFIG: join(closed.base, 'none') })),
+        runCli(['install'], wrongP.dir, cliEnv(wrongP.cache, { DOCKER_CONFIG: wrong })),
+      ]);
       expect(open.code, open.stderr).toBe(0);
-      const closed = await project(`${front.host}/acme/tok:v1`);
-      const denied = await runCli(['install'], closed.dir, cliEnv(closed.cache, { DOCKER_CONFIG: join(closed.base, 'none') }));
       expect(denied.code, denied.stderr).toBe(9);
       expect(denied.stderr).toContain('DOCKER_CONFIG');
-
-      const wrong = join(closed.base, 'wrong');
-      await writeDockerConfig(wrong, { auths: { [front.host]: { auth: basicAuth('reader', 'bad') } } });
-      const bad = await runCli(['install'], closed.dir, cliEnv(closed.cache, { DOCKER_CONFIG: wrong }));
       expect(bad.code, bad.stderr).toBe(9);
-      await expectNoSecret(closed.dir, [bad.stdout, bad.stderr], ['pw-reader', basicAuth('reader', 'bad')]);
+      await expectNoSecret(wrongP.dir, [bad.stdout, bad.stderr], ['pw-reader', basicAuth('reader', 'bad')]);
     } finally {
+      await front.close();
+    }
+  });
+
+  it('renews a token whose expires_in has passed before the registry refuses it; a cached token refused as invalid is replaced once, never in a loop', async () => {
+    const pusher = new OciTestClient(reg.url, { username: 'ci', password: 'pw-ci' });
+    const f = orasFixture([{ path: 'r.bin', content: 'r' }]);
+    await pushFixture(pusher, 'acme/renew', 'v1', f);
+    await pushFixture(pusher, 'acme/renew2', 'v1', f);
+    await pushFixture(pusher, 'acme/renew3', 'v1', f);
+    const front = await startRequestLog(reg.url);
+    const base = await tempDir('xprim-oci-renew-');
+    const docker = join(base, 'docker');
+    await writeDockerConfig(docker, { auths: { [front.host]: { auth: basicAuth('reader', 'pw-reader') } } });
+    const session = new Session(undefined, { cacheDir: join(base, 'cache'), env: { ...process.env, DOCKER_CONFIG: docker } });
+    const manifest = (repo: string) => fetchManifest(session, parseReference(`${front.host}/${repo}:v1`), 'v1');
+    const statuses = () => front.requests.splice(0).map((r) => r.status);
+    try {
+      tokens.expiresIn = 1;
+      tokens.requests.length = 0;
+      await manifest('acme/renew');
+      expect([tokens.requests.length, statuses()]).toEqual([1, [401, 200]]);
+      // Past its renewal time (3/4 of a 1 s lifetime): a new token goes with the request, no 401 first.
+      await sleep(800);
+      tokens.expiresIn = 300;
+      await manifest('acme/renew');
+      expect([tokens.requests.length, statuses()]).toEqual([2, [200]]);
+      // A token not yet due but dead to the registry (revoked): refused as invalid, replaced once, then the request succeeds.
+      tokens.expireNext = 1;
+      await manifest('acme/renew2');
+      expect([tokens.requests.length, statuses()]).toEqual([4, [401, 200]]);
+      await manifest('acme/renew2');
+      expect([tokens.requests.length, statuses()]).toEqual([4, [200]]);
+      // Every token refused: a replacement is tried once, then exit 9; never a loop of token requests.
+      tokens.expireNext = 10;
+      await expect(manifest('acme/renew3')).rejects.toMatchObject({ code: 'E_AUTH' });
+      expect([tokens.requests.length, statuses()]).toEqual([6, [401, 401]]);
+    } finally {
+      tokens.expireNext = 0;
+      tokens.expiresIn = 60;
+      await session.close();
       await front.close();
     }
   });

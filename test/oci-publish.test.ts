@@ -12,12 +12,16 @@ import { EMPTY_DIGEST, MANIFEST_ACCEPT, OCI } from './support/oci-fixtures.js';
 import { digestOf, OciTestClient } from './support/oci-push.js';
 import { type OciRegistry, registrySkipReason, startOciRegistry } from './support/oci-registry.js';
 import { type RequestLogFront, startRequestLog } from './support/oci-request-log.js';
-import { cleanTemps, cliEnv, runCli, sha256, tempDir } from './support/robustness.js';
+import { startTokenServer, type TokenServer } from './support/oci-token-server.js';
+import { cleanTemps, cliEnv, runCli, sha256, tempDir, writeTree } from './support/robustness.js';
+import { publishOci } from '../src/ops/publish-oci.js';
+import { Session } from '../src/project/session.js';
 
 const skip = registrySkipReason();
 afterAll(cleanTemps);
 
-describe.skipIf(skip !== undefined)('publish --to oci://', () => {
+// Each test counts only its own registry front's requests: the two describes run side by side.
+describe.skipIf(skip !== undefined).concurrent('publish --to oci://', () => {
   let reg: OciRegistry;
   let front: RequestLogFront;
   beforeAll(async () => {
@@ -33,7 +37,7 @@ describe.skipIf(skip !== undefined)('publish --to oci://', () => {
     const base = await tempDir('xprim-oci-pub-');
     const src = join(base, 'out');
     const files: Record<string, Buffer> = {
-      'model.bin': randomBytes(40 * 1024 * 1024 + 123),
+      'model.bin': randomBytes(2.5 * 1024 * 1024 + 123),
       'tokenizer/vocab.txt': Buffer.from('a\nb\nc\n'),
       'empty.txt': Buffer.alloc(0),
     };
@@ -43,7 +47,8 @@ describe.skipIf(skip !== undefined)('publish --to oci://', () => {
     }
     const docker = join(base, 'docker');
     await writeDockerConfig(docker, { auths: { [front.host]: { auth: basicAuth('ci', 'push-pw') } } });
-    const env = cliEnv(join(base, 'cache'), { DOCKER_CONFIG: docker });
+    // 1 MiB PATCHes (MODELS_UPLOAD_CHUNK): the chunked dance with a small file.
+    const env = cliEnv(join(base, 'cache'), { DOCKER_CONFIG: docker, MODELS_UPLOAD_CHUNK: String(1024 * 1024) });
     const target = `oci://${front.host}/acme/published:v1`;
 
     const denied = await runCli(['publish', src, '--to', target], base, cliEnv(join(base, 'cache'), { DOCKER_CONFIG: join(base, 'none') }));
@@ -57,10 +62,10 @@ describe.skipIf(skip !== undefined)('publish --to oci://', () => {
     expect(result).toMatchObject({ files: 3, blobsUploaded: 4, unchanged: false });
     expect(pushed.stderr).not.toContain('push-pw');
     expect(pushed.stderr).not.toContain(basicAuth('ci', 'push-pw'));
-    // distribution's upload dance: POST, a PATCH per 32 MiB chunk (the 40 MiB file takes two), PUT ?digest=.
+    // distribution's upload dance: POST, a PATCH per 1 MiB chunk (the 2.5 MiB file takes three), PUT ?digest=.
     const modelDigest = digestOf(files['model.bin'] as Buffer);
-    // PATCHes: model.bin 2, vocab.txt 1, the config 1, the empty file none.
-    expect(front.requests.filter((r) => r.method === 'PATCH').length).toBe(4);
+    // PATCHes: model.bin 3, vocab.txt 1, the config 1, the empty file none.
+    expect(front.requests.filter((r) => r.method === 'PATCH').length).toBe(5);
     expect(front.requests.filter((r) => r.method === 'PUT' && decodeURIComponent(r.query).includes(`digest=${modelDigest}`)).length).toBe(1);
     expect(front.requests.filter((r) => r.method === 'PUT' && r.path === '/v2/acme/published/manifests/v1').length).toBe(1);
 
@@ -105,14 +110,84 @@ describe.skipIf(skip !== undefined)('publish --to oci://', () => {
     const base = await tempDir('xprim-oci-pub-');
     await mkdir(join(base, 'out'));
     await writeFile(join(base, 'out', 'a'), 'a');
-    const noTag = await runCli(['publish', join(base, 'out'), '--to', `oci://${front.host}/acme/x@sha256:${'a'.repeat(64)}`], base, cliEnv(join(base, 'cache')));
+    const env = cliEnv(join(base, 'cache'));
+    const out = join(base, 'out');
+    // Each refused before any request: run side by side.
+    const [noTag, withModel, folder, elsewhere] = await Promise.all([
+      runCli(['publish', out, '--to', `oci://${front.host}/acme/x@sha256:${'a'.repeat(64)}`], base, env),
+      runCli(['publish', out, '--to', `oci://${front.host}/acme/x:v1`, '--model', 'a/b'], base, env),
+      runCli(['publish', out, '--to', join(base, 'registry')], base, env),
+      runCli(['publish', out, '--to', `oci://${front.host}/acme/x:v1`, '--mount-from', 'ghcr.io/acme/x'], base, env),
+    ]);
     expect(noTag.code).toBe(2);
     expect(noTag.stderr).toContain('oci://HOST/REPO:TAG');
-    const withModel = await runCli(['publish', join(base, 'out'), '--to', `oci://${front.host}/acme/x:v1`, '--model', 'a/b'], base, cliEnv(join(base, 'cache')));
     expect(withModel.code).toBe(2);
     expect(withModel.stderr).toContain('--model does not apply');
-    const folder = await runCli(['publish', join(base, 'out'), '--to', join(base, 'registry')], base, cliEnv(join(base, 'cache')));
     expect(folder.code).toBe(2);
     expect(folder.stderr).toContain('--model');
+    expect(elsewhere.code).toBe(2);
+    expect(elsewhere.stderr).toContain(`only be mounted from a repository of ${front.host}`);
+  });
+});
+
+describe.skipIf(skip !== undefined).concurrent('publish --to oci:// over Bearer tokens: blobs mounted across repositories', () => {
+  let reg: OciRegistry;
+  let tokens: TokenServer;
+  let front: RequestLogFront;
+  beforeAll(async () => {
+    tokens = await startTokenServer({ users: { ci: { password: 'pw-ci', grants: [{ repository: 'acme/*', actions: ['pull', 'push'] }] } } });
+    reg = await startOciRegistry({ auth: { kind: 'token', tokenServer: tokens } });
+    front = await startRequestLog(reg.url);
+  });
+  afterAll(async () => {
+    await front?.close();
+    await reg?.close();
+    await tokens?.close();
+  });
+
+  const mounts = () => front.requests.filter((r) => r.method === 'POST' && new URLSearchParams(r.query).has('mount'));
+
+  it('a second repository mounts what the first holds (remembered, or --mount-from); a declined mount is the upload; an unreadable one falls back', async () => {
+    const base = await tempDir('xprim-oci-mount-');
+    const src = join(base, 'out');
+    await writeTree(src, { 'w.bin': randomBytes(300_000), 'b.txt': 'b' });
+    const docker = join(base, 'docker');
+    await writeDockerConfig(docker, { auths: { [front.host]: { auth: basicAuth('ci', 'pw-ci') } } });
+    // The first publish through the CLI (Bearer tokens end to end); the others in-process, where the same code runs without a process each.
+    const first = await runCli(['publish', src, '--to', `oci://${front.host}/acme/a:v1`, '--json'], base, cliEnv(join(base, 'cache'), { DOCKER_CONFIG: docker }));
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ blobsUploaded: 3, blobsMounted: 0 });
+    const publish = async (repo: string, cache: string, mountFrom?: string) => {
+      const session = new Session(undefined, { cacheDir: join(base, cache), env: { ...process.env, DOCKER_CONFIG: docker } });
+      try {
+        return await publishOci({ sourceDir: src, to: `oci://${front.host}/${repo}:v1`, session, ...(mountFrom ? { mountFrom } : {}) });
+      } finally {
+        await session.close();
+      }
+    };
+
+    // The same cache remembers where each blob went: acme/b mounts all three, uploads nothing.
+    front.requests.length = 0;
+    tokens.requests.length = 0;
+    expect(await publish('acme/b', 'cache')).toMatchObject({ blobsUploaded: 0, blobsMounted: 3, bytesUploaded: 0 });
+    expect(mounts().map((r) => [new URLSearchParams(r.query).get('from'), r.status])).toEqual([['acme/a', 201], ['acme/a', 201], ['acme/a', 201]]);
+    expect(front.requests.filter((r) => r.method === 'PATCH' || (r.method === 'PUT' && r.path.includes('/blobs/')))).toEqual([]);
+    // The mount's token may push to acme/b and pull from acme/a, as ORAS asks it.
+    expect(tokens.requests.some((r) => r.scopes.includes('repository:acme/b:pull,push') && r.scopes.includes('repository:acme/a:pull'))).toBe(true);
+
+    // A fresh cache knows nothing: --mount-from says where. A blob acme/a lacks: the declined mount (202) is its upload.
+    await writeFile(join(src, 'n.txt'), 'new file');
+    front.requests.length = 0;
+    expect(await publish('acme/c', 'fresh', 'acme/a')).toMatchObject({ blobsUploaded: 1, blobsMounted: 3 });
+    expect(mounts().map((r) => r.status).sort()).toEqual([201, 201, 201, 202]);
+    expect(front.requests.filter((r) => r.method === 'POST').length).toBe(4);
+    expect(front.requests.filter((r) => r.method === 'PATCH').length).toBe(1);
+    const client = new OciTestClient(reg.url, { username: 'ci', password: 'pw-ci' });
+    expect(Buffer.from(await (await client.getBlob('acme/c', digestOf(Buffer.from('new file')))).arrayBuffer()).toString()).toBe('new file');
+
+    // A repository the credentials may not read: the registry refuses the mount (401), each blob is uploaded.
+    front.requests.length = 0;
+    expect(await publish('acme/d', 'fresh2', `${front.host}/secret/x`)).toMatchObject({ blobsUploaded: 4, blobsMounted: 0 });
+    expect(mounts().map((r) => r.status)).toEqual([401, 401, 401, 401]);
   });
 });

@@ -81,18 +81,23 @@ describe.skipIf(skip !== undefined)('oci: against a real registry (no auth)', ()
     const again = await runCli(['install', '--frozen'], dir, env);
     expect(again.code, again.stderr).toBe(0);
     expect(front.requests).toEqual([]);
-    expect((await runCli(['verify'], dir, env)).code).toBe(0);
-    // list / info / path / doctor show the reference and the digest, from the lock alone.
-    const list = await runCli(['list'], dir, env);
+    // verify, and list / info / doctor showing the reference and the digest from the lock alone: side by side, none writes.
+    const [verify, list, info, doctor] = await Promise.all([['verify'], ['list'], ['info', 'tiny', '--json'], ['doctor']].map((args) => runCli(args, dir, env)));
+    expect(verify?.code, verify?.stderr).toBe(0);
+    if (!list || !info || !doctor) throw new Error('a run is missing');
     expect(list.code, list.stderr).toBe(0);
     expect(list.stdout).toMatch(new RegExp(`oci:${front.host}/acme/oras:v1 +v1 \\(${digest}\\).*installed`));
-    const info = await runCli(['info', 'tiny', '--json'], dir, env);
     expect(info.code, info.stderr).toBe(0);
-    expect(JSON.parse(info.stdout)).toMatchObject({ model: `oci:${front.host}/acme/oras:v1`, resolved: digest, manifest: digest.slice(7), install: { status: 'installed' } });
-    expect((await runCli(['path', 'tiny'], dir, env)).stdout.trim()).toBe(join(dir, 'models', 'tiny'));
-    const doctor = await runCli(['doctor'], dir, env);
+    expect(JSON.parse(info.stdout)).toMatchObject({
+      model: `oci:${front.host}/acme/oras:v1`,
+      resolved: digest,
+      manifest: digest.slice(7),
+      registry: front.host,
+      metadata: { reference: `${front.host}/acme/oras:v1`, digest, layout: 'oras' },
+      install: { status: 'installed' },
+    });
     expect(doctor.code, doctor.stdout).toBe(0);
-    expect(doctor.stdout).toContain(`${digest}: installed`);
+    expect(doctor.stdout).toContain(`oci:${front.host}/acme/oras:v1@v1 → ${digest}: installed`);
     expect(front.requests).toEqual([]);
 
     const fresh = join(base, 'fresh-cache');
@@ -106,65 +111,65 @@ describe.skipIf(skip !== undefined)('oci: against a real registry (no auth)', ()
     expect(paths.filter((p) => p.includes('/blobs/')).length).toBeGreaterThan(0);
   });
 
-  it('ModelPack: raw layers as files, tar and tar+gzip layers unpacked; files: globs select layers', async () => {
-    const f = modelPackFixture([
+  // One project for the three other layouts: one install, one fresh-cache --frozen, each layout checked.
+  it('ModelPack (raw, tar, tar+gzip layers; files: globs), KitOps (tar layers at their Kitfile paths), Ollama (Docker v2 layers as model.gguf, template, …)', async () => {
+    const mp = modelPackFixture([
       { path: 'model.safetensors', content: randomBytes(200_000) },
       { path: 'config.json', content: '{"a":1}', kind: 'weight.config', format: 'tar' },
       { path: 'docs/README.md', content: '# hi\n', kind: 'doc', format: 'tar+gzip' },
     ]);
-    const digest = await pushFixture(client, 'acme/modelpack', 'v1', f);
-    const { dir, cache } = await project(`  mp:\n    oci: ${front.host}/acme/modelpack:v1\n  weights:\n    oci: ${front.host}/acme/modelpack@${digest}\n    files: ["*.safetensors", "*.json"]\n    exclude: ["config.json"]\n`);
-    const result = await runCli(['install'], dir, cliEnv(cache));
-    expect(result.code, result.stderr).toBe(0);
-    await expectInstalled(dir, 'mp', f.files);
-    expect(await listTree(join(dir, 'models', 'weights'))).toEqual(['model.safetensors']);
-    const lock = await readFile(join(dir, 'models.lock'), 'utf8');
-    expect(lock).toContain('layout: modelpack');
-  });
-
-  it('KitOps: tar layers unpacked at their Kitfile paths', async () => {
-    const f = kitopsFixture([
+    const kit = kitopsFixture([
       { path: 'models/tiny.gguf', content: randomBytes(150_000), role: 'model' },
       { path: 'data/train.csv', content: 'x,y\n1,2\n', role: 'dataset', gzip: true },
       { path: 'README.md', content: '# kit\n', role: 'docs' },
     ]);
-    await pushFixture(client, 'acme/kit', 'v1', f);
-    const { dir, cache, base } = await project(`  kit:\n    oci: ${front.host}/acme/kit:v1\n`);
+    const ollama = ollamaFixture({ model: randomBytes(120_000), template: '{{ .Prompt }}', params: '{"stop":["<|eot|>"]}', license: 'MIT' });
+    const mpDigest = await pushFixture(client, 'acme/modelpack', 'v1', mp);
+    await pushFixture(client, 'acme/kit', 'v1', kit);
+    await pushFixture(client, 'library/tiny', '1b', ollama);
+    const { dir, cache, base } = await project(
+      `  mp:\n    oci: ${front.host}/acme/modelpack:v1\n  weights:\n    oci: ${front.host}/acme/modelpack@${mpDigest}\n    files: ["*.safetensors", "*.json"]\n    exclude: ["config.json"]\n` +
+        `  kit:\n    oci: ${front.host}/acme/kit:v1\n  llama:\n    oci: ${front.host}/library/tiny:1b\n`,
+    );
+    const expectAll = async () => {
+      await expectInstalled(dir, 'mp', mp.files);
+      expect(await listTree(join(dir, 'models', 'weights'))).toEqual(['model.safetensors']);
+      await expectInstalled(dir, 'kit', kit.files);
+      await expectInstalled(dir, 'llama', ollama.files);
+      expect(await listTree(join(dir, 'models', 'llama'))).toEqual(['license', 'model.gguf', 'params', 'template']);
+    };
     const result = await runCli(['install'], dir, cliEnv(cache));
     expect(result.code, result.stderr).toBe(0);
-    await expectInstalled(dir, 'kit', f.files);
-    expect(await readFile(join(dir, 'models.lock'), 'utf8')).toContain('layout: kitops');
-    // A fresh cache: the Kitfile and the tar layers come by digest, the lock alone says what to expect.
+    await expectAll();
+    const lock = await readFile(join(dir, 'models.lock'), 'utf8');
+    for (const layout of ['modelpack', 'kitops', 'ollama']) expect(lock).toContain(`layout: ${layout}`);
+    // A fresh cache: the Kitfile, the manifests and the tar layers come by digest, the lock alone says what to expect.
     const frozen = await runCli(['install', '--frozen', '--force'], dir, cliEnv(join(base, 'fresh')));
     expect(frozen.code, frozen.stderr).toBe(0);
-    await expectInstalled(dir, 'kit', f.files);
+    await expectAll();
   });
 
-  it('Ollama: a Docker v2 manifest whose layers become model.gguf, template, params, license', async () => {
-    const f = ollamaFixture({ model: randomBytes(120_000), template: '{{ .Prompt }}', params: '{"stop":["<|eot|>"]}', license: 'MIT' });
-    await pushFixture(client, 'library/tiny', '1b', f);
-    const { dir, cache } = await project(`  llama:\n    oci: ${front.host}/library/tiny:1b\n`);
-    const result = await runCli(['install'], dir, cliEnv(cache));
-    expect(result.code, result.stderr).toBe(0);
-    await expectInstalled(dir, 'llama', f.files);
-    expect(await listTree(join(dir, 'models', 'llama'))).toEqual(['license', 'model.gguf', 'params', 'template']);
-    expect(await readFile(join(dir, 'models.lock'), 'utf8')).toContain('layout: ollama');
-  });
-
-  it('an index picks the manifest of the platform (or `when:`), and names the platforms it has when none fits', async () => {
+  it('an index picks the manifest of --platform or `when:`, the lock pins it and its platform, outdated compares that platform; none fits: the platforms it has', async () => {
     const amd = orasFixture([{ path: 'a.bin', content: 'amd64 bytes' }]);
     const arm = orasFixture([{ path: 'a.bin', content: 'arm64 bytes' }]);
     await pushFixture(client, 'acme/multi', digestOf(amd.manifest), amd);
     await pushFixture(client, 'acme/multi', digestOf(arm.manifest), arm);
     const idx = indexFixture([{ manifest: amd, platform: { os: 'linux', architecture: 'amd64' } }, { manifest: arm, platform: { os: 'linux', architecture: 'arm64' } }]);
     await client.pushManifest('acme/multi', 'v1', idx.manifest, idx.mediaType);
-    const { dir, cache } = await project(`  arm:\n    oci: ${front.host}/acme/multi:v1\n    when: { os: [linux], arch: [arm64] }\n`);
-    expect((await runCli(['lock'], dir, cliEnv(cache))).code).toBe(0);
-    expect(await readFile(join(dir, 'models.lock'), 'utf8')).toContain(`digest: ${digestOf(arm.manifest)}`);
+    // `arm` by its when:, `any` by --platform: both pin the arm64 manifest, and the lock says which platform it is.
+    const { dir, cache } = await project(`  arm:\n    oci: ${front.host}/acme/multi:v1\n    when: { os: [linux], arch: [arm64] }\n  any:\n    oci: ${front.host}/acme/multi:v1\n`);
     const none = await project(`  win:\n    oci: ${front.host}/acme/multi:v1\n    when: { os: [win32], arch: [x64] }\n`);
-    const refused = await runCli(['lock'], none.dir, cliEnv(none.cache));
+    const [locked, refused] = await Promise.all([runCli(['lock', '--platform', 'linux-arm64'], dir, cliEnv(cache)), runCli(['lock'], none.dir, cliEnv(none.cache))]);
+    expect(locked.code, locked.stderr).toBe(0);
     expect(refused.code).toBe(3);
     expect(refused.stderr).toContain('no manifest for windows/amd64: it has linux/amd64, linux/arm64');
+    const lock = await readFile(join(dir, 'models.lock'), 'utf8');
+    expect(lock.split(`digest: ${digestOf(arm.manifest)}`).length - 1).toBe(2);
+    expect(lock.split('platform: linux/arm64').length - 1).toBe(2);
+    expect(lock).not.toContain(digestOf(amd.manifest));
+    // outdated narrows by the pinned platform, not this machine's: nothing moved.
+    const current = await runCli(['outdated'], dir, cliEnv(cache));
+    expect(current.code, current.stdout + current.stderr).toBe(0);
   });
 
   it('outdated when the tag moves; update follows it fetching only the new blobs; a digest reference is always current', async () => {
@@ -175,8 +180,6 @@ describe.skipIf(skip !== undefined)('oci: against a real registry (no auth)', ()
     const { dir, cache } = await project(`  mov:\n    oci: ${front.host}/acme/moving:v1\n  fixed:\n    oci: ${front.host}/acme/moving@${da}\n`);
     const env = cliEnv(cache);
     expect((await runCli(['install'], dir, env)).code).toBe(0);
-    const same = await runCli(['outdated', '--json'], dir, env);
-    expect(same.code, same.stderr).toBe(0);
     const db = await pushFixture(client, 'acme/moving', 'v1', b);
     const moved = await runCli(['outdated', '--json'], dir, env);
     expect(moved.code, moved.stderr).toBe(1);
@@ -192,7 +195,8 @@ describe.skipIf(skip !== undefined)('oci: against a real registry (no auth)', ()
     expect(blobs).toEqual([digestOf(Buffer.from('two'))]);
   });
 
-  it('a tar layer with an entry outside the model folder: exit 6 at lock, nothing written', async () => {
+  // The refusals below touch nothing the others count: run side by side (after the tests above).
+  it.concurrent('a tar layer with an entry outside the model folder: exit 6 at lock, nothing written', async ({ expect }) => {
     const evil = tar([{ name: 'config.json', content: '{}' }, { name: '../escape.txt', content: 'pwned' }]);
     const manifest = {
       schemaVersion: 2,
@@ -212,29 +216,27 @@ describe.skipIf(skip !== undefined)('oci: against a real registry (no auth)', ()
     expect(await listTree(base)).not.toContain('escape.txt');
   });
 
-  it('a layer title that leaves the model folder, or two layers with one path, refuse the whole artifact (exit 1), nothing written', async () => {
-    for (const [repo, files] of [['acme/title-escape', [{ path: '../../evil.bin', content: 'x' }]], ['acme/title-twice', [{ path: 'a.bin', content: 'x' }, { path: 'A.bin', content: 'y' }]]] as const) {
-      await pushFixture(client, repo, 'v1', orasFixture([...files]));
-      const { dir, cache, base } = await project(`  t:\n    oci: ${front.host}/${repo}:v1\n`);
-      const result = await runCli(['install'], dir, cliEnv(cache));
-      expect(result.code, result.stderr).toBe(1);
-      expect(result.stderr).toMatch(/invalid manifest .*(\.\.\/\.\.\/evil\.bin|appears twice)/);
-      expect(await listTree(join(dir, 'models'))).toEqual([]);
-      await expect(readFile(join(dir, 'models.lock'))).rejects.toThrow();
-      expect((await listTree(base)).filter((p) => p.endsWith('evil.bin'))).toEqual([]);
-    }
+  // Two layers with one path (case-folded) and the other path rules: oci-units (checkPaths).
+  it.concurrent('a layer title that leaves the model folder refuses the whole artifact (exit 1), nothing written', async ({ expect }) => {
+    await pushFixture(client, 'acme/title-escape', 'v1', orasFixture([{ path: '../../evil.bin', content: 'x' }]));
+    const { dir, cache, base } = await project(`  t:\n    oci: ${front.host}/acme/title-escape:v1\n`);
+    const result = await runCli(['install'], dir, cliEnv(cache));
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stderr).toMatch(/invalid manifest .*\.\.\/\.\.\/evil\.bin/);
+    expect(await listTree(join(dir, 'models'))).toEqual([]);
+    await expect(readFile(join(dir, 'models.lock'))).rejects.toThrow();
+    expect((await listTree(base)).filter((p) => p.endsWith('evil.bin'))).toEqual([]);
   });
 
-  it('a missing tag exits 3 naming the reference; a lock naming a file no layer has exits 2', async () => {
+  it.concurrent('a missing tag exits 3 naming the reference; a lock naming a file no layer has exits 2', async ({ expect }) => {
     const { dir, cache } = await project(`  gone:\n    oci: ${front.host}/acme/nothing:v9\n`);
-    const missing = await runCli(['install'], dir, cliEnv(cache));
-    expect(missing.code).toBe(3);
-    expect(missing.stderr).toContain(`${front.host}/acme/nothing:v9`);
-
     const f = orasFixture([{ path: 'a.bin', content: 'aaa' }]);
     await pushFixture(client, 'acme/edited', 'v1', f);
     const p = await project(`  e:\n    oci: ${front.host}/acme/edited:v1\n`);
-    expect((await runCli(['lock'], p.dir, cliEnv(p.cache))).code).toBe(0);
+    const [missing, locked] = await Promise.all([runCli(['install'], dir, cliEnv(cache)), runCli(['lock'], p.dir, cliEnv(p.cache))]);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toContain(`${front.host}/acme/nothing:v9`);
+    expect(locked.code, locked.stderr).toBe(0);
     const lockPath = join(p.dir, 'models.lock');
     await writeFile(lockPath, (await readFile(lockPath, 'utf8')).replace('path: a.bin', 'path: b.bin'));
     const edited = await runCli(['install', '--frozen'], p.dir, cliEnv(p.cache));

@@ -3,12 +3,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseChallenge } from '../src/sources/oci/auth.js';
+import { mergeScopes, parseChallenge } from '../src/sources/oci/auth.js';
 import { credentialsFor } from '../src/sources/oci/credentials.js';
 import { type ImageIndex, parseDocument, selectManifest } from '../src/sources/oci/document.js';
+import { checkPaths } from '../src/sources/oci/files.js';
 import { archiveHolding, layersOf, layoutOf } from '../src/sources/oci/layouts/index.js';
-import { parseReference } from '../src/sources/oci/reference.js';
-import { basicAuth, writeDockerConfig } from './support/docker-config.js';
+import { mountRepository, parseReference } from '../src/sources/oci/reference.js';
+import { normalizeOciReference } from '../src/util/docker-names.js';
+import { basicAuth, fakeCredentialHelper, writeDockerConfig } from './support/docker-config.js';
 import { kitopsFixture, modelPackFixture, ollamaFixture, orasFixture } from './support/oci-fixtures.js';
 
 const dirs: string[] = [];
@@ -21,7 +23,31 @@ describe('references', () => {
     expect(parseReference(`localhost:5000/a/b/c@sha256:${hex}`)).toEqual({ host: 'localhost:5000', repository: 'a/b/c', digest: `sha256:${hex}`, base: 'http://localhost:5000' });
     expect(parseReference('127.0.0.1:8080/x:latest').base).toBe('http://127.0.0.1:8080');
     expect(parseReference('10.0.0.1:8080/x:latest').base).toBe('https://10.0.0.1:8080');
-    for (const bad of ['ghcr.io', 'ghcr.io/../x:v1', 'GHCR.io/x:v1', 'ghcr.io/x:v1@sha256:abc']) expect(() => parseReference(bad), bad).toThrow(/not an OCI reference/);
+    for (const bad of ['ghcr.io/', 'ghcr.io/../x:v1', 'GHCR.io/x:v1', 'ghcr.io/x:v1@sha256:abc', 'Alpine']) expect(() => parseReference(bad), bad).toThrow(/not an OCI reference/);
+  });
+
+  it('a name without a registry host is Docker Hub, as docker pull takes it: library/ for one part, API at registry-1.docker.io', () => {
+    const hub = { host: 'docker.io', base: 'https://registry-1.docker.io' };
+    expect(parseReference('alpine:3.20')).toEqual({ ...hub, repository: 'library/alpine', tag: '3.20' });
+    expect(parseReference('docker.io/alpine:3.20')).toEqual({ ...hub, repository: 'library/alpine', tag: '3.20' });
+    expect(parseReference('index.docker.io/library/alpine:3.20')).toEqual({ ...hub, repository: 'library/alpine', tag: '3.20' });
+    expect(parseReference(`acme/tiny@sha256:${hex}`)).toEqual({ ...hub, repository: 'acme/tiny', digest: `sha256:${hex}` });
+    expect(parseReference('docker.io/acme/tiny:v1')).toEqual({ ...hub, repository: 'acme/tiny', tag: 'v1' });
+    // A first part with a dot or a port, or localhost, is a host; otherwise it is a Docker Hub namespace.
+    expect(parseReference('localhost/tiny:v1')).toMatchObject({ host: 'localhost', repository: 'tiny', base: 'http://localhost' });
+    expect(parseReference('registry.local/tiny:v1')).toMatchObject({ host: 'registry.local', repository: 'tiny' });
+    expect(normalizeOciReference('ai/smollm2')).toBe('docker.io/ai/smollm2');
+    expect(normalizeOciReference('localhost:5000/a:v1')).toBe('localhost:5000/a:v1');
+  });
+});
+
+describe('--mount-from', () => {
+  it('names a repository of the target registry, with or without its host', () => {
+    const target = parseReference('ghcr.io/acme/b:v1');
+    expect(mountRepository('acme/a', target)).toBe('acme/a');
+    expect(mountRepository('ghcr.io/acme/a', target)).toBe('acme/a');
+    for (const other of ['docker.io/acme/a', 'localhost/a', 'localhost:5000/a']) expect(() => mountRepository(other, target), other).toThrow(/only be mounted from a repository of ghcr.io/);
+    for (const bad of ['acme/../a', 'Acme/a', 'acme//a', '']) expect(() => mountRepository(bad, target), bad).toThrow(/not a repository name/);
   });
 });
 
@@ -33,6 +59,13 @@ describe('WWW-Authenticate', () => {
     });
     expect(parseChallenge('Basic realm=test')).toEqual({ scheme: 'basic', params: { realm: 'test' } });
     expect(parseChallenge(undefined)).toBeUndefined();
+  });
+
+  it('merges token scopes per repository, actions united and sorted', () => {
+    // A HEAD's challenge asks pull only; the token must still allow the push that follows.
+    expect(mergeScopes('repository:a/b:push,pull', 'repository:a/b:pull')).toBe('repository:a/b:pull,push');
+    expect(mergeScopes('repository:b:pull,push repository:a:pull', 'repository:b:push repository:c:pull')).toBe('repository:b:pull,push repository:a:pull repository:c:pull');
+    expect(mergeScopes('', '')).toBe('');
   });
 });
 
@@ -55,6 +88,23 @@ describe('config.json credentials', () => {
     expect(await credentialsFor('registry-1.docker.io', env)).toEqual({ kind: 'basic', username: 'hub', password: 'pw' });
     expect(await credentialsFor('reg.example', env)).toBeUndefined();
     expect(await credentialsFor('reg.example:5000', { DOCKER_CONFIG: join(dir, 'missing') })).toBeUndefined();
+  });
+
+  it('a credsStore whose helper is not on PATH is an auth error (exit 9) naming the program', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'oci-creds-'));
+    dirs.push(dir);
+    await writeDockerConfig(dir, { credsStore: 'xprim-none' });
+    await expect(credentialsFor('reg.example', { DOCKER_CONFIG: dir, PATH: join(dir, 'no-bin') })).rejects.toMatchObject({ code: 'E_AUTH', message: expect.stringContaining('docker-credential-xprim-none') as unknown });
+  });
+
+  it('a credential helper is asked for Docker Hub by the server URL docker login stores it under', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'oci-creds-'));
+    dirs.push(dir);
+    const helper = await fakeCredentialHelper(join(dir, 'bin'), 'xhub', { 'https://index.docker.io/v1/': { username: 'hub', secret: 'tok' } });
+    await writeDockerConfig(dir, { credsStore: 'xhub' });
+    const env = { DOCKER_CONFIG: dir, PATH: `${helper.binDir}:${process.env.PATH ?? ''}` };
+    expect(await credentialsFor(parseReference('alpine:3').host, env)).toEqual({ kind: 'basic', username: 'hub', password: 'tok' });
+    expect(await helper.calls()).toEqual([{ action: 'get', input: 'https://index.docker.io/v1/' }]);
   });
 });
 
@@ -96,6 +146,13 @@ describe('documents and layouts', () => {
     const ol = doc(ollamaFixture({ model: 'gguf', system: 'be brief' }));
     expect(layoutOf(ol)).toBe('ollama');
     expect(layersOf('ollama', ol, undefined, 'r').map((l) => l.path)).toEqual(['model.gguf', 'system']);
+  });
+
+  it('layer paths follow the manifest rules: two layers with one path (case-folded), or one leaving the folder, refuse the whole list', () => {
+    const f = (path: string) => ({ path, size: 1, sha256: hex });
+    expect(() => checkPaths([f('A.bin'), f('a.bin')], 'r')).toThrow(/invalid manifest .*appears twice/);
+    expect(() => checkPaths([f('../../evil.bin')], 'r')).toThrow(/invalid manifest .*\.\.\/\.\.\/evil\.bin/);
+    expect(() => checkPaths([f('a.bin'), f('tok/x.json')], 'r')).not.toThrow();
   });
 
   it('a file comes out of the archive with the longest path that holds it', () => {

@@ -109,7 +109,8 @@ function registerLockInstallCommands(program: Command): void {
     .command('lock')
     .description('resolve models.yaml into models.lock (downloads no chunks)')
     .option('--update [names...]', 're-resolve all entries, or the named ones (picks up moved aliases)')
-    .addHelpText('after', '\nExamples:\n  models lock\n  models lock --update          # every alias to its newest target\n  models lock --update vad      # just one')
+    .option('--platform <os-arch>', 'narrow multi-platform OCI indexes for this platform instead of this machine, e.g. linux-arm64')
+    .addHelpText('after', '\nExamples:\n  models lock\n  models lock --update          # every alias to its newest target\n  models lock --update vad      # just one\n  models lock --platform linux-arm64')
     .action(run(() => import('./commands/lock.js')));
 
   program
@@ -117,7 +118,7 @@ function registerLockInstallCommands(program: Command): void {
     .description('fetch, verify and place the locked models (locks first unless --frozen)')
     .option('--frozen', 'never write models.lock, never read models.json; exit 8 if the lock is missing or stale')
     .option('--only <names...>', 'only these models or tags')
-    .option('--platform <os-arch>', 'select `when:` entries for another platform, e.g. darwin-arm64')
+    .option('--platform <os-arch>', 'select `when:` entries (and narrow OCI indexes when locking) for another platform, e.g. darwin-arm64')
     .option('--root <dir>', 'install here instead of the configured root (installer staging)')
     .option('--concurrency <n>', 'parallel chunk downloads (default $MODELS_CONCURRENCY or 8)', concurrency)
     .option('--no-cache', 'keep nothing in the shared cache after a successful install')
@@ -177,7 +178,8 @@ function registerPublishCommand(program: Command): void {
     .option('--chunking <kind>', 'cdc (content-defined: new versions share unchanged chunks) or fixed')
     .option('--chunk-size <size>', 'fixed chunk size, e.g. 16MiB (default; implies --chunking fixed)')
     .option('--metadata <key=value>', 'metadata (repeatable)', collect)
-    .addHelpText('after', '\nExamples:\n  models publish ./out --to ./registry --model acme/vad --version v5 --alias latest\n  models publish ./out --to oci://ghcr.io/acme/vad:v5')
+    .option('--mount-from <repo>', 'oci:// only: mount blobs from this repository of the same registry instead of uploading them')
+    .addHelpText('after', '\nExamples:\n  models publish ./out --to ./registry --model acme/vad --version v5 --alias latest\n  models publish ./out --to oci://ghcr.io/acme/vad:v5\n  models publish ./out --to oci://ghcr.io/acme/vad-int8:v5 --mount-from acme/vad')
     .action(run(() => import('./commands/publish.js')));
 }
 

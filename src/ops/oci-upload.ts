@@ -3,11 +3,12 @@
  * distribution 2.8 really behaves: `HEAD` a blob first (skip what the registry has); else `POST
  * /blobs/uploads/` (202 + Location), a `PATCH` per chunk with `Content-Range: <start>-<end>`, each
  * answered by a NEW Location that the next request must use, then `PUT <location>&digest=…`. The
- * single-request upload is not used (Debian's registry ignores a body sent with the POST). A
- * failed upload starts over from the POST; credentials go only to the registry's own origin.
+ * single-request upload is not used (Debian's registry ignores a body sent with the POST). A blob
+ * another repository of the registry holds is mounted instead (`POST ?mount=&from=`). A failed
+ * upload starts over from the POST; credentials go only to the registry's own origin.
  */
 import { type FileHandle, open } from 'node:fs/promises';
-import type { Session } from '../project/session.js';
+import { type Session, uploadChunkFrom } from '../project/session.js';
 import type { HttpResponse } from '../net/http.js';
 import { drain, header, type SourceAuth } from '../registry/source.js';
 import { authFor } from '../sources/oci/auth.js';
@@ -15,9 +16,8 @@ import { registryErrorText, registryRequest, withRetries } from '../sources/oci/
 import { MEDIA } from '../sources/oci/media-types.js';
 import { type OciReference, blobUrl, describeReference, manifestUrl } from '../sources/oci/reference.js';
 import { ModelsError, storageError } from '../util/errors.js';
+import { debugLog } from '../util/log.js';
 
-/** Bytes per PATCH: big enough that a 1 GiB layer takes 32 requests, small enough to hold in memory. */
-export const UPLOAD_CHUNK = 32 * 1024 * 1024;
 
 export interface Blob {
   digest: string;
@@ -32,6 +32,8 @@ export class OciUploader {
   private readonly anonymous: SourceAuth = { authorization: () => Promise.resolve(undefined), hint: '' };
   /** Bytes sent in blob bodies (not counting skipped blobs). */
   bytesUploaded = 0;
+  /** Bytes per PATCH (MODELS_UPLOAD_CHUNK, default 32 MiB: a 1 GiB layer takes 32 requests, each held in memory). */
+  private readonly chunk: number;
 
   constructor(
     private readonly session: Session,
@@ -39,6 +41,7 @@ export class OciUploader {
     private readonly signal?: AbortSignal,
   ) {
     this.auth = authFor(session, ref.host).forScope(`repository:${ref.repository}:pull,push`);
+    this.chunk = uploadChunkFrom(session.env);
   }
 
   private request(url: string, options: Parameters<typeof registryRequest>[3] = {}): Promise<HttpResponse> {
@@ -60,11 +63,40 @@ export class OciUploader {
     }, this.signal);
   }
 
-  /** Upload a blob unless the registry has it; true when it was uploaded. */
-  async pushBlob(blob: Blob): Promise<boolean> {
-    if (await this.hasBlob(blob.digest)) return false;
-    await withRetries(this.session, `upload of blob ${blob.digest.slice(0, 19)} to ${describeReference(this.ref)}`, this.ref.base, () => this.upload(blob), this.signal);
-    return true;
+  /**
+   * Put a blob in the repository unless it has it: mounted from `from` (another repository of this
+   * registry) when given and the registry agrees, else uploaded. A mount the registry declines with
+   * 202 has started the upload, which goes on from there; a refused one (401, 403, an error) falls
+   * back to a plain upload, so a stale or unreadable `from` costs one request, never the publish.
+   */
+  async pushBlob(blob: Blob, from?: string): Promise<'present' | 'mounted' | 'uploaded'> {
+    if (await this.hasBlob(blob.digest)) return 'present';
+    const what = `upload of blob ${blob.digest.slice(0, 19)} to ${describeReference(this.ref)}`;
+    return withRetries(this.session, what, this.ref.base, async () => {
+      const started = from && from !== this.ref.repository ? await this.mount(blob, from) : undefined;
+      if (started === 'mounted') return 'mounted';
+      await this.upload(blob, started);
+      return 'uploaded';
+    }, this.signal);
+  }
+
+  /** `POST ?mount=&from=` (distribution-spec "Mounting a blob from another repository"): 'mounted', or the upload it started, or undefined. */
+  private async mount(blob: Blob, from: string): Promise<'mounted' | HttpResponse | undefined> {
+    const url = new URL(`${this.ref.base}/v2/${this.ref.repository}/blobs/uploads/`);
+    url.searchParams.set('mount', blob.digest);
+    url.searchParams.set('from', from);
+    // The token must also allow pulling from the other repository, as ORAS asks it.
+    const auth = authFor(this.session, this.ref.host).forScope(`repository:${this.ref.repository}:pull,push repository:${from}:pull`);
+    const response = await registryRequest(this.session, auth, url.href, { method: 'POST', body: Buffer.alloc(0), pass: [400, 401, 403, 404, 405], ...(this.signal ? { signal: this.signal } : {}) });
+    if (response.status === 202) return response;
+    await drain(response.body);
+    if (response.status !== 201) {
+      debugLog(`mount of ${blob.digest.slice(0, 19)} from ${from}: HTTP ${response.status}; uploading instead`);
+      return undefined;
+    }
+    const stated = header(response.headers['docker-content-digest']);
+    if (stated && stated !== blob.digest) throw new ModelsError('E_HTTP', `mount of ${blob.digest} from ${from}: the registry says it mounted ${stated}`, { hint: 'the registry does not follow the distribution spec: tell its owner' });
+    return 'mounted';
   }
 
   private location(response: HttpResponse, what: string): string {
@@ -73,17 +105,18 @@ export class OciUploader {
     return new URL(location, response.url).href;
   }
 
-  private async upload(blob: Blob): Promise<void> {
+  /** POST (unless `started`, a 202 that already opened the upload), a PATCH per chunk, PUT ?digest=. */
+  private async upload(blob: Blob, started?: HttpResponse): Promise<void> {
     const what = `upload of ${blob.digest.slice(0, 19)}`;
-    const start = await this.request(`${this.ref.base}/v2/${this.ref.repository}/blobs/uploads/`, { method: 'POST', body: Buffer.alloc(0), pass: [400, 404, 405] });
+    const start = started ?? (await this.request(`${this.ref.base}/v2/${this.ref.repository}/blobs/uploads/`, { method: 'POST', body: Buffer.alloc(0), pass: [400, 404, 405] }));
     if (start.status !== 202) await this.refuse(start, what);
     await drain(start.body);
     let location = this.location(start, what);
     const handle: FileHandle | undefined = blob.path ? await open(blob.path, 'r').catch((error: unknown) => { throw storageError(error, 'read', blob.path as string); }) : undefined;
     let sent = 0;
     try {
-      for (let offset = 0; offset < blob.size; offset += UPLOAD_CHUNK) {
-        const length = Math.min(UPLOAD_CHUNK, blob.size - offset);
+      for (let offset = 0; offset < blob.size; offset += this.chunk) {
+        const length = Math.min(this.chunk, blob.size - offset);
         const body = handle ? await readChunk(handle, offset, length, blob.path as string) : (blob.bytes as Buffer).subarray(offset, offset + length);
         const patch = await this.request(location, {
           method: 'PATCH',

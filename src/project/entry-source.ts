@@ -4,6 +4,7 @@
  * src/sources/; this file only reads models.yaml.
  */
 import { posix } from 'node:path';
+import { normalizeOciReference } from '../util/docker-names.js';
 import { isLoopbackHost } from '../util/urls.js';
 import { checkFolderPath } from '../util/paths.js';
 
@@ -157,7 +158,8 @@ function readOci(raw: RawSourceKeys, kind: 'oci' | 'ollama'): ReadSource | KeyPr
     }
     reference = `registry.ollama.ai/${name.includes('/') ? name : `library/${name}`}:${tag ?? 'latest'}`;
   } else {
-    const match = /^([a-z0-9.-]+(?::\d+)?\/[a-z0-9._/-]+?)(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})?$/.exec(reference.trim());
+    // `alpine`, `acme/tiny:v1`, `docker.io/x`: the Docker Hub reference `docker pull` would make of it.
+    const match = /^([a-z0-9.-]+(?::\d+)?\/[a-z0-9._/-]+?)(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})?$/.exec(normalizeOciReference(reference));
     if (!match) return { key: 'oci', message: `oci ${JSON.stringify(raw.oci)}: expected HOST/REPO:TAG or HOST/REPO@sha256:<64 hex>`, hint: 'e.g. oci: ghcr.io/acme/tiny-model:v1' };
     // No tag means :latest, as docker pull and oras pull take it.
     reference = `${match[1] as string}${match[2] ?? ':latest'}`;

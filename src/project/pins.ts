@@ -37,6 +37,8 @@ const PIN_KEYS: Record<Exclude<SourceKind, 'xprim'>, Record<string, PinKey>> = {
     reference: { type: 'string', required: true },
     digest: { type: 'digest', required: true },
     layout: { type: 'string', oneOf: ['oras', 'modelpack', 'kitops', 'ollama'] },
+    /** os/arch[/variant] of the index entry the digest was chosen as (absent: no index). */
+    platform: { type: 'string' },
   },
 };
 

@@ -17,6 +17,8 @@ export interface SessionOptions {
   /** Idle time (ms) after which a stalled response is abandoned and retried. */
   idleTimeoutMs?: number | undefined;
   env?: NodeJS.ProcessEnv | undefined;
+  /** --platform (os-arch, Node's names): the platform an OCI index is narrowed for at lock. */
+  platform?: string | undefined;
 }
 
 export const DEFAULT_CONCURRENCY = 8;
@@ -75,11 +77,17 @@ export function checkEnvironment(env: NodeJS.ProcessEnv): void {
   retryFromEnv(env);
   envToken(env);
   rangeSizeFrom(env);
+  uploadChunkFrom(env);
 }
 
 /** MODELS_RANGE_SIZE (bytes): a whole file of at least twice this is fetched as concurrent ranges of about this size. */
 export function rangeSizeFrom(env: NodeJS.ProcessEnv): number {
   return envNumber(env, 'MODELS_RANGE_SIZE', 1024 * 1024, 1024 * 1024 * 1024, 32 * 1024 * 1024, true);
+}
+
+/** MODELS_UPLOAD_CHUNK (bytes): the body of each PATCH of an OCI blob upload (a registry or proxy may cap request bodies). */
+export function uploadChunkFrom(env: NodeJS.ProcessEnv): number {
+  return envNumber(env, 'MODELS_UPLOAD_CHUNK', 1024 * 1024, 1024 * 1024 * 1024, 32 * 1024 * 1024, true);
 }
 
 // A plain decimal number: not hex, not "Infinity", not "1_000".

@@ -57,6 +57,14 @@ export interface TokenServer {
   /** PEM certificate for the registry's `rootcertbundle`. */
   certFile: string;
   requests: TokenRequest[];
+  /** Token lifetime in seconds from now on (starts as options.expiresIn). */
+  expiresIn: number;
+  /**
+   * How many of the next tokens to issue already dead to the registry (their `exp` two minutes
+   * past, beyond distribution's 60 s leeway) while `expires_in` claims the usual lifetime: a token
+   * revoked or expired early, which the client only learns from the registry's 401.
+   */
+  expireNext: number;
   close(): Promise<void>;
 }
 
@@ -71,6 +79,7 @@ export async function startTokenServer(options: TokenServerOptions = {}): Promis
   const service = options.service ?? 'xprim-test-registry';
   const issuer = options.issuer ?? 'xprim-test-token-issuer';
   const requests: TokenRequest[] = [];
+  const state = { expiresIn: options.expiresIn ?? 300, expireNext: 0 };
 
   const server = createServer((req, res) => {
     const record = handle(req, res);
@@ -99,14 +108,16 @@ export async function startTokenServer(options: TokenServerOptions = {}): Promis
     const access = record.scopes.flatMap((s) => grantScope(s, grants));
     record.granted = access;
     const now = Math.floor(Date.now() / 1000);
-    const expiresIn = options.expiresIn ?? 300;
-    const token = jwt(privateKey, certDer, { iss: issuer, sub: record.user ?? '', aud: service, exp: now + expiresIn, nbf: now - 10, iat: now, jti: randomUUID(), access });
+    const expiresIn = state.expiresIn;
+    const dead = state.expireNext > 0;
+    if (dead) state.expireNext--;
+    const token = jwt(privateKey, certDer, { iss: issuer, sub: record.user ?? '', aud: service, exp: dead ? now - 120 : now + expiresIn, nbf: dead ? now - 180 : now - 10, iat: now, jti: randomUUID(), access });
     return reply(200, { token, access_token: token, expires_in: expiresIn, issued_at: new Date(now * 1000).toISOString() });
   }
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return {
+  return Object.assign(state, {
     url,
     realm: `${url}/token`,
     service,
@@ -120,7 +131,7 @@ export async function startTokenServer(options: TokenServerOptions = {}): Promis
       });
       await rm(dir, { recursive: true, force: true });
     },
-  };
+  });
 }
 
 function checkBasic(authorization: string, users: NonNullable<TokenServerOptions['users']>): string | undefined {

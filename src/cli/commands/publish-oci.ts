@@ -13,6 +13,7 @@ interface Flags {
   chunking?: string;
   chunkSize?: string;
   metadata?: string[];
+  mountFrom?: string;
 }
 
 export default async function publishOciCommand(globals: GlobalOptions, signal: AbortSignal, dir: string, flags: Flags): Promise<number> {
@@ -24,12 +25,20 @@ export default async function publishOciCommand(globals: GlobalOptions, signal: 
   const out = createOutput(globals);
   const session = new Session(undefined, { cacheDir: globals.cacheDir });
   try {
-    const result = await publishOci({ sourceDir: dir, to: flags.to, session, signal, onProgress: ({ file, uploaded }) => out.debug(`${uploaded ? 'uploaded' : 'already there'}: ${file}`) });
+    const progress = { present: 'already there', mounted: 'mounted', uploaded: 'uploaded' } as const;
+    const result = await publishOci({
+      sourceDir: dir,
+      to: flags.to,
+      session,
+      signal,
+      ...(flags.mountFrom !== undefined ? { mountFrom: flags.mountFrom } : {}),
+      onProgress: ({ file, result: outcome }) => out.debug(`${progress[outcome]}: ${file}`),
+    });
     out.result(result);
     out.info(
       result.unchanged
         ? `${result.reference} already is ${result.digest}; nothing uploaded`
-        : `pushed ${result.reference}: ${result.files} files, ${formatBytes(result.totalSize)}, ${result.blobsUploaded} blobs uploaded (${formatBytes(result.bytesUploaded)})`,
+        : `pushed ${result.reference}: ${result.files} files, ${formatBytes(result.totalSize)}, ${result.blobsUploaded} blobs uploaded (${formatBytes(result.bytesUploaded)})${result.blobsMounted > 0 ? `, ${result.blobsMounted} mounted` : ''}`,
     );
     out.info(`digest: ${result.digest}`);
     return 0;

@@ -10,10 +10,12 @@ interface Flags {
   chunking?: string;
   chunkSize?: string;
   metadata?: string[];
+  mountFrom?: string;
 }
 
 export default async function publishCommand(globals: GlobalOptions, signal: AbortSignal, dir: string, flags: Flags): Promise<number> {
   if (flags.to.startsWith('oci://')) return (await import('./publish-oci.js')).default(globals, signal, dir, flags);
+  if (flags.mountFrom !== undefined) throw new ModelsError('E_USAGE', '--mount-from applies only to --to oci://HOST/REPO:TAG', { hint: 'drop --mount-from' });
   const out = createOutput(globals);
   if (!flags.model || !flags.version) {
     throw new ModelsError('E_USAGE', `publish to a registry folder needs ${!flags.model ? '--model GROUP/MODEL' : '--version V'}`, { hint: 'e.g. models publish ./out --to ./registry --model acme/vad --version v5 (or --to oci://HOST/REPO:TAG)' });

@@ -18,6 +18,7 @@ import { layoutOf } from './layouts/index.js';
 import { layersOfManifest } from './layers.js';
 import { type FetchedManifest, fetchManifest, keepManifest } from './manifest-fetch.js';
 import { type OciReference, describeReference, manifestRef, parseReference } from './reference.js';
+import { parsePlatform } from '../../project/platform.js';
 import type { Session } from '../../project/session.js';
 
 function specOf(entry: ModelEntry): OciSpec {
@@ -25,21 +26,30 @@ function specOf(entry: ModelEntry): OciSpec {
   return entry.source;
 }
 
-/** The platform an index is narrowed by: the entry's `when:` when it names one os and one arch, else this machine's. */
-function platformOf(entry: ModelEntry): { os: string; arch: string } {
+/**
+ * The platform an index is narrowed by: the entry's `when:` when it names one os and one arch, else
+ * --platform, else this machine's. `pinned` (the lock's os/arch) wins when checking a pin.
+ */
+function platformOf(session: Session, entry: ModelEntry, pinned?: string): { os: string; arch: string } {
+  if (pinned) {
+    // Already OCI's names, which selectManifest's mapping leaves as they are.
+    const [os = '', arch = ''] = pinned.split('/');
+    return { os, arch };
+  }
+  const target = session.options.platform ? parsePlatform(session.options.platform) : { os: process.platform, arch: process.arch };
   const { os, arch } = entry.when ?? {};
-  return { os: os?.length === 1 ? (os[0] as string) : process.platform, arch: arch?.length === 1 ? (arch[0] as string) : process.arch };
+  return { os: os?.length === 1 ? (os[0] as string) : target.os, arch: arch?.length === 1 ? (arch[0] as string) : target.arch };
 }
 
-/** What the reference names now: a manifest (an index narrowed to one), with its digest. */
-async function current(session: Session, entry: ModelEntry, ref: OciReference, signal?: AbortSignal): Promise<FetchedManifest & { document: ImageManifest }> {
-  let fetched = await fetchManifest(session, ref, manifestRef(ref), signal);
-  if (fetched.document.kind === 'index') {
-    const chosen = selectManifest(fetched.document, platformOf(entry), describeReference(ref));
-    fetched = await fetchManifest(session, ref, chosen.digest, signal);
-    if (fetched.document.kind === 'index') throw new ModelsError('E_MANIFEST', `${describeReference(ref)}: an index inside an index is not supported`, { hint: 'pin the manifest by digest: oci: HOST/REPO@sha256:…' });
-  }
-  return fetched as FetchedManifest & { document: ImageManifest };
+/** What the reference names now: a manifest (an index narrowed to one, whose platform is said), with its digest. */
+async function current(session: Session, entry: ModelEntry, ref: OciReference, signal?: AbortSignal, pinned?: string): Promise<FetchedManifest & { document: ImageManifest; platform?: string }> {
+  const fetched = await fetchManifest(session, ref, manifestRef(ref), signal);
+  if (fetched.document.kind !== 'index') return fetched as FetchedManifest & { document: ImageManifest };
+  const chosen = selectManifest(fetched.document, platformOf(session, entry, pinned), describeReference(ref));
+  const inner = await fetchManifest(session, ref, chosen.digest, signal);
+  if (inner.document.kind === 'index') throw new ModelsError('E_MANIFEST', `${describeReference(ref)}: an index inside an index is not supported`, { hint: 'pin the manifest by digest: oci: HOST/REPO@sha256:…' });
+  const p = chosen.platform;
+  return { ...(inner as FetchedManifest & { document: ImageManifest }), ...(p?.os && p.architecture ? { platform: [p.os, p.architecture, p.variant].filter(Boolean).join('/') } : {}) };
 }
 
 async function resolve(ctx: SourceContext, entry: ModelEntry): Promise<LockedModel> {
@@ -52,7 +62,7 @@ async function resolve(ctx: SourceContext, entry: ModelEntry): Promise<LockedMod
   const layout = layoutOf(fetched.document);
   const layers = await layersOfManifest(session, session.store, ref, fetched.document, layout, where, ctx.signal);
   const files = await filesOfLayers({ session, ref, layers, files: spec.files, exclude: spec.exclude, where, signal: ctx.signal });
-  const pin: LockedPin = { reference: spec.reference, digest: fetched.digest, layout };
+  const pin: LockedPin = { reference: spec.reference, digest: fetched.digest, layout, ...(fetched.platform ? { platform: fetched.platform } : {}) };
   return {
     spec: entrySpecHash(entry),
     kind: 'oci',
@@ -81,7 +91,8 @@ async function check(ctx: SourceContext, entry: ModelEntry, locked: LockedModel)
   if (ref.digest) return { status: 'current', latest: lockedNow };
   let now;
   try {
-    now = await current(ctx.session, entry, ref, ctx.signal);
+    // Narrowed for the platform the lock pinned, not this machine's: else every other platform reads as moved.
+    now = await current(ctx.session, entry, ref, ctx.signal, typeof locked.pin?.platform === 'string' ? locked.pin.platform : undefined);
   } catch (error) {
     if (isModelsError(error) && error.code === 'E_NOT_FOUND') return { status: 'missing', detail: error.message };
     throw error;

@@ -17,6 +17,8 @@ interface Token {
   value: string;
   /** When to fetch another (a little before it expires). */
   renewAt: number;
+  /** Fetched because the token before it was refused: if this one is refused too, another would be. */
+  replacement: boolean;
 }
 
 interface Challenge {
@@ -30,6 +32,22 @@ export function parseChallenge(text: string | undefined): Challenge | undefined 
   const params: Record<string, string> = {};
   for (const m of (match[2] ?? '').matchAll(/(\w+)=(?:"([^"]*)"|([^,\s]*))/g)) params[(m[1] ?? '').toLowerCase()] = m[2] ?? m[3] ?? '';
   return { scheme: (match[1] ?? '').toLowerCase(), params };
+}
+
+/**
+ * Scopes (`repository:<name>:<actions>`, space-separated) merged: one entry per resource with the
+ * union of its actions, in a stable order, so a token asked for is the same string every time.
+ */
+export function mergeScopes(...lists: string[]): string {
+  const actions = new Map<string, Set<string>>();
+  for (const item of lists.join(' ').split(' ').filter(Boolean)) {
+    const at = item.lastIndexOf(':');
+    const resource = at > 0 ? item.slice(0, at) : item;
+    const set = actions.get(resource) ?? new Set<string>();
+    for (const action of at > 0 ? item.slice(at + 1).split(',') : []) if (action) set.add(action);
+    actions.set(resource, set);
+  }
+  return [...actions.entries()].map(([resource, set]) => (set.size > 0 ? `${resource}:${[...set].sort().join(',')}` : resource)).join(' ');
 }
 
 const perSession = new WeakMap<Session, Map<string, RegistryAuth>>();
@@ -49,6 +67,8 @@ export class RegistryAuth {
   private realm: { url: string; service?: string } | undefined;
   private readonly tokens = new Map<string, Token>();
   private readonly pending = new Map<string, Promise<Token>>();
+  /** What each scope's token is asked for: ours merged with what the registry's challenges named. */
+  private readonly scopes = new Map<string, string>();
   readonly hint: string;
 
   constructor(
@@ -75,13 +95,16 @@ export class RegistryAuth {
     }
     if (this.scheme !== 'bearer') return undefined;
     let token = this.tokens.get(scope);
-    if ((!token || Date.now() >= token.renewAt) && this.realm) token = await this.fetchToken(scope, scope, signal);
+    // Renewed before it expires, rather than waiting for the registry to refuse it.
+    if ((!token || Date.now() >= token.renewAt) && this.realm) token = await this.fetchToken(scope, this.scopes.get(scope) ?? scope, signal);
     return token ? `Bearer ${token.value}` : undefined;
   }
 
   /**
    * A 401 to a request sent with `sent`: true when there is something new to try (credentials, a
-   * fresh token, or one another request got meanwhile); false: refuse.
+   * fresh token, or one another request got meanwhile); false: refuse. A cached token refused as
+   * invalid (revoked, expired early) is replaced once; a replacement refused, or a token refused
+   * for `insufficient_scope` when it was asked for everything the challenge names, is final.
    */
   private async refused(scope: string, text: string | undefined, sent: string | undefined): Promise<boolean> {
     const challenge = parseChallenge(text);
@@ -95,22 +118,25 @@ export class RegistryAuth {
     if (challenge?.scheme !== 'bearer' || !challenge.params.realm) return false;
     this.scheme = 'bearer';
     this.realm = { url: challenge.params.realm, ...(challenge.params.service ? { service: challenge.params.service } : {}) };
+    const asked = mergeScopes(this.scopes.get(scope) ?? scope);
+    const wanted = mergeScopes(asked, challenge.params.scope ?? '');
     const current = this.tokens.get(scope);
-    if (current && Date.now() < current.renewAt) {
-      // A fresh token that was itself refused grants too little: another one would too.
-      if (sent === `Bearer ${current.value}`) return false;
-      return true;
-    }
+    const wasSent = current !== undefined && sent === `Bearer ${current.value}`;
+    // Another request renewed the token meanwhile: try that one.
+    if (current && !wasSent && Date.now() < current.renewAt) return true;
+    if (current && wasSent && (current.replacement || (challenge.params.error === 'insufficient_scope' && wanted === asked))) return false;
     this.tokens.delete(scope);
-    await this.fetchToken(scope, challenge.params.scope || scope);
+    this.scopes.set(scope, wanted);
+    await this.fetchToken(scope, wanted, undefined, wasSent);
     return true;
   }
 
-  private fetchToken(key: string, scope: string, signal?: AbortSignal): Promise<Token> {
+  private fetchToken(key: string, scope: string, signal?: AbortSignal, replacement = false): Promise<Token> {
     let pending = this.pending.get(key);
     if (!pending) {
       pending = this.requestToken(scope, signal).then(
-        (token) => {
+        (value) => {
+          const token = { ...value, replacement };
           this.tokens.set(key, token);
           this.pending.delete(key);
           return token;
@@ -125,7 +151,7 @@ export class RegistryAuth {
     return pending;
   }
 
-  private async requestToken(scope: string, signal?: AbortSignal): Promise<Token> {
+  private async requestToken(scope: string, signal?: AbortSignal): Promise<Omit<Token, 'replacement'>> {
     const realm = this.realm as { url: string; service?: string };
     let url: URL;
     try {

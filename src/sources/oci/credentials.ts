@@ -95,11 +95,14 @@ export async function credentialsFor(host: string, env: NodeJS.ProcessEnv): Prom
   return entry && typeof entry === 'object' ? fromEntry(entry, host, file) : undefined;
 }
 
-/** `docker-credential-<name> get`: the host on stdin; exit 1 with "credentials not found" means none. */
+/**
+ * `docker-credential-<name> get`: the host on stdin (Docker Hub as `https://index.docker.io/v1/`,
+ * the server URL `docker login` stored it under); exit 1 with "credentials not found" means none.
+ */
 async function fromHelper(name: string, host: string, env: NodeJS.ProcessEnv, file: string): Promise<Credentials | undefined> {
   const program = `docker-credential-${name}`;
   if (!/^[\w.-]+$/.test(name)) throw new ModelsError('E_AUTH', `${file}: credential helper "${name}" is not a valid name`, { hint: 'fix credHelpers / credsStore in config.json' });
-  const { code, stdout, failure } = await run(program, ['get'], host, env);
+  const { code, stdout, failure } = await run(program, ['get'], DOCKER_HUB.has(host) ? 'https://index.docker.io/v1/' : host, env);
   if (failure) {
     throw new ModelsError('E_AUTH', `${file} names the credential helper ${program} for ${host}, which cannot be run: ${failure}`, {
       hint: `install ${program} on PATH, or remove credsStore/credHelpers from ${file} and add auths."${host}".auth`,

@@ -24,7 +24,7 @@ export interface RegistryRequest extends Omit<RequestOptions, 'authorization' | 
   pass?: number[];
 }
 
-/** One authorised request: a 401 gets one more try with fresh credentials, then exit 9. */
+/** One authorised request: a 401 gets another try while the auth has fresh credentials to offer, then exit 9. */
 export async function registryRequest(session: Session, auth: SourceAuth, url: string, options: RegistryRequest = {}): Promise<HttpResponse> {
   const { pass = [], ...rest } = options;
   let sent: string | undefined;
@@ -33,7 +33,9 @@ export async function registryRequest(session: Session, auth: SourceAuth, url: s
     return session.http.request(url, { ...rest, anonymous: true, passStatuses: [401, 403, ...pass], authHint: auth.hint, ...(sent ? { authorization: sent } : {}) });
   };
   let response = await send();
-  if (response.status === 401 && auth.refused && (await auth.refused(header(response.headers['www-authenticate']), sent))) {
+  // At most two more tries: credentials or a first token, then one replacement of a token refused
+  // as invalid. The auth says when there is nothing new to try, so this never loops.
+  for (let retry = 0; retry < 2 && response.status === 401 && auth.refused && (await auth.refused(header(response.headers['www-authenticate']), sent)); retry++) {
     await drain(response.body);
     response = await send();
   }
