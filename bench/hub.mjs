@@ -35,9 +35,9 @@ async function startHub(repo, work) {
   return startHubServer();
 }
 
-/** ctx: { repo, work, size, runs, cli, models, measure, mustExec, cleanEnv, log, sh } from bench/run.mjs. */
+/** ctx: { repo, work, size, runs, cli, models, measure, sideBySide, mustExec, cleanEnv, log, sh } from bench/run.mjs. */
 export async function benchHub(ctx) {
-  const { work, size, models, measure, mustExec, cleanEnv, log, sh } = ctx;
+  const { work, size, models, mustExec, cleanEnv, log, sh } = ctx;
   const dir = join(work, 'hub');
   const file = await dataset(join(dir, 'data'), size, log);
   const hub = await startHub(ctx.repo, work);
@@ -61,8 +61,13 @@ export async function benchHub(ctx) {
     const curl = `mkdir -p ${q(base)} && curl -sS --fail -L --noproxy '*' -o ${q(join(base, 'model.safetensors'))} ${q(url)} && openssl dgst -sha256 ${q(join(base, 'model.safetensors'))} > /dev/null`;
     log('\nhf: 1 LFS file through the stand-in Hub');
     const r = {};
-    r.cold = await measure(`hf: cold install --frozen (${size / MiB} MiB LFS)`, { prepare: () => clean(cache, dest), run: () => models(['install', '--frozen', '--quiet'], { cwd: proj, env }) });
-    r.curl = await measure('hf: curl -L + openssl', { prepare: () => clean(base), run: () => ctx.timed('/bin/sh', ['-c', curl]) });
+    Object.assign(
+      r,
+      await ctx.sideBySide({
+        cold: { label: `hf: cold install --frozen (${size / MiB} MiB LFS)`, prepare: () => clean(cache, dest), run: () => models(['install', '--frozen', '--quiet'], { cwd: proj, env }) },
+        curl: { label: 'hf: curl -L + openssl', prepare: () => clean(base), run: () => ctx.timed('/bin/sh', ['-c', curl]) },
+      }),
+    );
     hub.reset();
     await clean(cache, dest);
     await mustExec(process.execPath, [ctx.cli, 'install', '--frozen', '--quiet'], { cwd: proj, env });

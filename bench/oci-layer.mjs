@@ -52,7 +52,7 @@ async function prepare(dir, size, log) {
   return file;
 }
 
-/** ctx: { work, size, runs, cli, models, measure, mustExec, cleanEnv, log }. */
+/** ctx: { work, size, runs, cli, models, measure, sideBySide, mustExec, cleanEnv, log }. */
 export async function benchOciLayer(ctx) {
   const { work, size, log, models, measure, mustExec, cleanEnv, cli } = ctx;
   const bin = which('docker-registry') ?? which('registry');
@@ -80,17 +80,21 @@ export async function benchOciLayer(ctx) {
     const lock = await readFile(join(proj, 'models.lock'), 'utf8');
     const hex = /sha256: ([0-9a-f]{64})/.exec(lock)?.[1];
     log('OCI: cold install against curl + openssl');
-    const cold = await measure('cold install (1 OCI layer)', {
-      prepare: async () => {
-        await rm(cache, { recursive: true, force: true });
-        await rm(join(proj, 'models'), { recursive: true, force: true });
-      },
-      run: () => models(['install', '--frozen', '--quiet'], { cwd: proj, env: cleanEnv({ MODELS_CACHE_DIR: cache }) }),
-    });
     const blob = `${registry.url}/v2/bench/layer/blobs/sha256:${hex}`;
-    const curl = await measure('curl + openssl dgst (1 OCI layer)', {
-      prepare: () => rm(dest, { recursive: true, force: true }),
-      run: () => ctx.timedShell(`mkdir -p ${q(dest)} && curl -sS --fail --noproxy '*' -o ${q(join(dest, 'model.bin'))} ${q(blob)} && openssl dgst -sha256 ${q(join(dest, 'model.bin'))} > /dev/null`),
+    const { cold, curl } = await ctx.sideBySide({
+      cold: {
+        label: 'cold install (1 OCI layer)',
+        prepare: async () => {
+          await rm(cache, { recursive: true, force: true });
+          await rm(join(proj, 'models'), { recursive: true, force: true });
+        },
+        run: () => models(['install', '--frozen', '--quiet'], { cwd: proj, env: cleanEnv({ MODELS_CACHE_DIR: cache }) }),
+      },
+      curl: {
+        label: 'curl + openssl dgst (1 OCI layer)',
+        prepare: () => rm(dest, { recursive: true, force: true }),
+        run: () => ctx.timedShell(`mkdir -p ${q(dest)} && curl -sS --fail --noproxy '*' -o ${q(join(dest, 'model.bin'))} ${q(blob)} && openssl dgst -sha256 ${q(join(dest, 'model.bin'))} > /dev/null`),
+      },
     });
     await rm(dest, { recursive: true, force: true });
     return { publish, republish, cold, curl, file };

@@ -201,9 +201,40 @@ async function measure(label, { prepare, run, allowFailure, runs = RUNS }) {
     times.push(r.seconds);
     if (r.cpuSeconds !== undefined) cpu.push(r.cpuSeconds);
     if (r.rssMB !== undefined) rss = Math.max(rss ?? 0, r.rssMB);
-    log(`  ${label} ${i + 1}/${runs}: ${r.seconds.toFixed(3)} s${r.rssMB !== undefined ? `, ${r.rssMB.toFixed(0)} MB` : ''}`);
+    log(`  ${label}${runs > 1 ? ` ${i + 1}/${runs}` : ''}: ${r.seconds.toFixed(3)} s${r.rssMB !== undefined ? `, ${r.rssMB.toFixed(0)} MB` : ''}`);
   }
   return { seconds: median(times), all: times, rssMB: rss, cpuSeconds: cpu.length ? median(cpu) : undefined };
+}
+
+/**
+ * Measure several commands side by side: run i of every one before run i + 1 of any. A machine that
+ * slows down or speeds up during the bench (other tenants, writeback of earlier runs) then weighs on
+ * ours and the baseline alike, and the ratio of medians means what it says. Returns one result per spec.
+ */
+async function measureSideBySide(specs, runs = RUNS) {
+  const acc = specs.map(() => ({ times: [], cpu: [], rss: undefined, na: false }));
+  for (let i = 0; i < runs; i++) {
+    for (const [k, spec] of specs.entries()) {
+      const a = acc[k];
+      if (a.na) continue;
+      const one = await measure(`${spec.label} ${i + 1}/${runs}`, { ...spec, runs: 1 });
+      if (one.na) {
+        a.na = true;
+        continue;
+      }
+      a.times.push(one.seconds);
+      if (one.cpuSeconds !== undefined) a.cpu.push(one.cpuSeconds);
+      if (one.rssMB !== undefined) a.rss = Math.max(a.rss ?? 0, one.rssMB);
+    }
+  }
+  return acc.map((a) => (a.na ? { na: true } : { seconds: median(a.times), all: a.times, rssMB: a.rss, cpuSeconds: a.cpu.length ? median(a.cpu) : undefined }));
+}
+
+/** measureSideBySide over named specs: `{ name: spec }` in, `{ name: result }` out. */
+async function sideBySide(named, runs = RUNS) {
+  const names = Object.keys(named);
+  const results = await measureSideBySide(names.map((n) => named[n]), runs);
+  return Object.fromEntries(names.map((n, i) => [n, results[i]]));
 }
 
 function log(line) {
@@ -448,53 +479,69 @@ async function benchModel(kind, info, server, tools) {
   const shell = (script) => () => timed('/bin/sh', ['-c', script]);
   const r = {};
 
-  log(`\n${label}: cold install`);
-  r.cold = await measure(`cold install (${label})`, { prepare: () => cleanOurs(), run: install() });
-  r.curl = await measure(`curl + openssl (${label})`, { prepare: cleanBase, run: shell(curlScript) });
-  if (tools.aria2c) r.aria2 = await measure(`aria2c -x8 + openssl (${label})`, { prepare: cleanBase, run: shell(aria2Script) });
-
+  // The same bytes as a plain `url:` entry (pinned by sha256, no XPRIM registry in between).
+  const urlProj = join(WORK, 'proj-url');
+  const urlCache = join(WORK, 'cache-url');
+  const urlEnv = cleanEnv({ MODELS_CACHE_DIR: urlCache });
+  const cleanUrl = async () => {
+    await rm(urlCache, { recursive: true, force: true });
+    await rm(join(urlProj, 'models'), { recursive: true, force: true });
+    await sh('sync');
+  };
   if (kind === 'single') {
-    // The same bytes as a plain `url:` entry (pinned by sha256, no XPRIM registry in between).
-    const urlProj = join(WORK, 'proj-url');
-    const urlCache = join(WORK, 'cache-url');
     await rm(urlProj, { recursive: true, force: true });
     await mkdir(urlProj, { recursive: true });
     await writeFile(join(urlProj, 'models.yaml'), `version: 1\nmodels:\n  m:\n    url: ${urls[0].url}\n`);
-    const urlEnv = cleanEnv({ MODELS_CACHE_DIR: urlCache });
-    const cleanUrl = async () => {
-      await rm(urlCache, { recursive: true, force: true });
-      await rm(join(urlProj, 'models'), { recursive: true, force: true });
-      await sh('sync');
-    };
-    log(`${label}: cold install as a url: entry`);
     await cleanUrl();
     await mustExec(process.execPath, [CLI, 'lock', '--quiet'], { cwd: urlProj, env: urlEnv });
-    r.urlCold = await measure(`cold install, url: (${label})`, { prepare: cleanUrl, run: () => models(['install', '--frozen', '--quiet'], { cwd: urlProj, env: urlEnv }) });
-    await cleanUrl();
   }
 
-  log(`${label}: --no-cache cold install`);
-  r.noCache = await measure(`--no-cache cold install (${label})`, { prepare: () => cleanOurs(), run: install('--no-cache') });
+  log(`\n${label}: cold installs and their baselines, side by side`);
+  const coldSpecs = {
+    cold: { label: `cold install (${label})`, prepare: () => cleanOurs(), run: install() },
+    curl: { label: `curl + openssl (${label})`, prepare: cleanBase, run: shell(curlScript) },
+    ...(tools.aria2c ? { aria2: { label: `aria2c -x8 + openssl (${label})`, prepare: cleanBase, run: shell(aria2Script) } } : {}),
+    ...(kind === 'single' ? { urlCold: { label: `cold install, url: (${label})`, prepare: cleanUrl, run: () => models(['install', '--frozen', '--quiet'], { cwd: urlProj, env: urlEnv }) } } : {}),
+    noCache: { label: `--no-cache cold install (${label})`, prepare: () => cleanOurs(), run: install('--no-cache') },
+  };
+  Object.assign(r, await sideBySide(coldSpecs));
+  if (kind === 'single') await cleanUrl();
 
-  log(`${label}: warm install`);
+  log(`${label}: warm installs and cp -r, side by side`);
   await cleanOurs();
   await mustExec(process.execPath, [CLI, 'install', '--frozen', '--quiet'], { cwd: proj, env });
-  r.warm = await measure(`warm install (${label})`, { prepare: () => cleanOurs(true), run: install() });
-  r.warmCopy = await measure(`warm install --link copy (${label})`, { prepare: () => cleanOurs(true), run: install('--link', 'copy') });
-  r.cp = await measure(`cp -r (${label})`, { prepare: cleanBase, run: () => timed('cp', ['-r', raw, baseDest]) });
+  Object.assign(
+    r,
+    await sideBySide({
+      warm: { label: `warm install (${label})`, prepare: () => cleanOurs(true), run: install() },
+      warmCopy: { label: `warm install --link copy (${label})`, prepare: () => cleanOurs(true), run: install('--link', 'copy') },
+      cp: { label: `cp -r (${label})`, prepare: cleanBase, run: () => timed('cp', ['-r', raw, baseDest]) },
+    }),
+  );
 
-  log(`${label}: no-op install`);
+  log(`${label}: no-op install and node -e 0, side by side`);
+  await cleanOurs(true);
+  await mustExec(process.execPath, [CLI, 'install', '--frozen', '--quiet'], { cwd: proj, env });
   // Sub-second and noisy on a shared machine: more runs, same median.
-  const quickRuns = Math.max(RUNS, 9);
-  r.noop = await measure(`no-op install --frozen (${label})`, { run: install(), runs: quickRuns });
-  r.node = await measure('node -e 0', { run: () => timed(process.execPath, ['-e', '0']), runs: quickRuns });
+  Object.assign(
+    r,
+    await sideBySide(
+      {
+        noop: { label: `no-op install --frozen (${label})`, run: install() },
+        node: { label: 'node -e 0', run: () => timed(process.execPath, ['-e', '0']) },
+      },
+      Math.max(RUNS, 9),
+    ),
+  );
 
-  log(`${label}: verify`);
-  r.verify = await measure(`models verify (${label})`, {
-    run: () => models(['verify', '--quiet'], { cwd: proj, env }),
-    allowFailure: (res) => /not implemented/i.test(res.stderr),
-  });
-  r.openssl = await measure(`openssl dgst -sha256 (${label})`, { run: shell(hashAll(installed)) });
+  log(`${label}: verify and openssl, side by side`);
+  Object.assign(
+    r,
+    await sideBySide({
+      verify: { label: `models verify (${label})`, run: () => models(['verify', '--quiet'], { cwd: proj, env }), allowFailure: (res) => /not implemented/i.test(res.stderr) },
+      openssl: { label: `openssl dgst -sha256 (${label})`, run: shell(hashAll(installed)) },
+    }),
+  );
 
   if (args.profile) {
     log(`${label}: profiling one cold install (node --cpu-prof)`);
@@ -669,12 +716,12 @@ async function main() {
 }
 
 async function hubSection() {
-  const r = await benchHub({ repo: REPO, work: WORK, size: SIZE, runs: RUNS, cli: CLI, models, timed, measure, mustExec, cleanEnv, log, sh });
+  const r = await benchHub({ repo: REPO, work: WORK, size: SIZE, runs: RUNS, cli: CLI, models, timed, measure, sideBySide, mustExec, cleanEnv, log, sh });
   return hubTable(r, SIZE, { size: formatSize, s: fmtS, mb: fmtMB });
 }
 
 function templateContext() {
-  return { work: WORK, size: SIZE, runs: RUNS, chunkSize: CHUNK, cli: CLI, models, measure, mustExec, cleanEnv, startServer, log, sh, timedShell: (script) => timed('/bin/sh', ['-c', script]) };
+  return { work: WORK, size: SIZE, runs: RUNS, chunkSize: CHUNK, cli: CLI, models, measure, sideBySide, mustExec, cleanEnv, startServer, log, sh, timedShell: (script) => timed('/bin/sh', ['-c', script]) };
 }
 
 /** `--only template` (or `--only hub`): just that row, written to <dir>/results-template.md (results-hub.md). */
