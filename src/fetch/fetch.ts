@@ -74,6 +74,8 @@ export interface ChunkJob {
 export type ByteSource = 'network' | 'cache' | 'resumed';
 
 import { Journal } from './journal.js';
+import type { RateLimiter } from './rate-limit.js';
+import { sliceParts, writeAllAt } from './write-parts.js';
 
 export { Journal };
 
@@ -98,27 +100,6 @@ const MAX_PENDING_PARTS = 256;
  */
 const PROGRESS_RECORD_BYTES = 1024 * 1024;
 const PROGRESS_RECORD_MS = 200;
-
-/** A shared token bucket for --limit-rate. */
-export class RateLimiter {
-  private available: number;
-  private last = Date.now();
-  constructor(private readonly bytesPerSecond: number) {
-    this.available = bytesPerSecond / 4;
-  }
-  async take(bytes: number, signal?: AbortSignal): Promise<void> {
-    for (;;) {
-      const now = Date.now();
-      this.available = Math.min(this.bytesPerSecond, this.available + ((now - this.last) / 1000) * this.bytesPerSecond);
-      this.last = now;
-      if (this.available >= bytes || this.available >= this.bytesPerSecond / 2) {
-        this.available -= bytes;
-        return;
-      }
-      await sleep(Math.ceil(((Math.min(bytes, this.bytesPerSecond / 2) - this.available) / this.bytesPerSecond) * 1000), signal);
-    }
-  }
-}
 
 /** Hashing + writing state for one chunk, kept across retries so a retry can resume mid-chunk. */
 class ChunkWriter {
@@ -407,30 +388,4 @@ function openOptions(job: ChunkJob, position: number, validator: string | undefi
 function isStorageFailure(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return code === 'ENOSPC' || code === 'EDQUOT' || code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'EIO';
-}
-
-/** Bytes [from, to) of a list of parts, as views into them (no copy). */
-function sliceParts(parts: Uint8Array[], from: number, to: number): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  let at = 0;
-  for (const part of parts) {
-    const partEnd = at + part.byteLength;
-    if (partEnd > from && at < to) out.push(part.subarray(Math.max(0, from - at), Math.min(part.byteLength, to - at)));
-    at = partEnd;
-    if (at >= to) break;
-  }
-  return out;
-}
-
-/** writev until every byte is written (a short write continues where it stopped). */
-async function writeAllAt(handle: FileHandle, parts: Uint8Array[], position: number): Promise<void> {
-  let left = parts;
-  let at = position;
-  while (left.length > 0) {
-    const total = left.reduce((n, p) => n + p.byteLength, 0);
-    const { bytesWritten } = await handle.writev(left, at);
-    if (bytesWritten >= total) return;
-    left = sliceParts(left, bytesWritten, total);
-    at += bytesWritten;
-  }
 }

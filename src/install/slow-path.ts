@@ -14,7 +14,8 @@ import { TEMP_STORE, checkForeignRoot, cleanLeftovers, findLeftovers, foreignErr
 import { checkFreeSpace, linkModeFrom, mkdirRoot } from './preflight.js';
 import { type InstallState, type InstalledModel, readState, writeState } from './state.js';
 import { type InstallEvent, type InstallOptions, type InstallResult, type ModelResult, type ModelSource, resultFor } from './types.js';
-import { type ByteSource, RateLimiter } from '../fetch/fetch.js';
+import type { ByteSource } from '../fetch/fetch.js';
+import { RateLimiter } from '../fetch/rate-limit.js';
 import type { ModelEntry } from '../project/config.js';
 import type { Lockfile, LockedModel } from '../project/lockfile.js';
 import type { Project } from '../project/project.js';
