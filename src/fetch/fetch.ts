@@ -150,14 +150,16 @@ class ChunkWriter {
     const parts = this.pending;
     const start = this.job.chunk.offset + this.position - this.pendingLength;
     const end = start + this.pendingLength;
-    this.pending = [];
-    this.pendingLength = 0;
     for (const target of this.job.targets) {
       const from = Math.max(start, target.span.offset);
       const to = Math.min(end, target.span.offset + target.span.size);
       if (from >= to) continue;
       await writeAllAt(await target.handle(), sliceParts(parts, from - start, to - start), from - target.span.offset);
     }
+    // Only once every target has them: after a failed write the parts stay pending (positional
+    // writes, so writing them again is harmless), and `position` never counts bytes not on disk.
+    this.pending = [];
+    this.pendingLength = 0;
   }
 
   /** Seed the hasher with bytes already on disk (resume across runs). */
