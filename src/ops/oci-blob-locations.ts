@@ -28,10 +28,15 @@ async function readAll(store: Store): Promise<Locations> {
   }
 }
 
+/** A host's digests, by own property only: a host called like an Object.prototype key has none. */
+function ownEntry(hosts: Locations, host: string): Record<string, string> {
+  return Object.hasOwn(hosts, host) && typeof hosts[host] === 'object' && hosts[host] !== null ? (hosts[host] as Record<string, string>) : {};
+}
+
 /** digest -> repository, for one registry host. */
 export async function knownLocations(store: Store, host: string): Promise<Map<string, string>> {
   const hosts = await readAll(store);
-  const entries = Object.entries(hosts[host] ?? {}).filter(([digest, repo]) => digest.startsWith('sha256:') && typeof repo === 'string');
+  const entries = Object.entries(ownEntry(hosts, host)).filter(([digest, repo]) => digest.startsWith('sha256:') && typeof repo === 'string');
   return new Map(entries);
 }
 
@@ -39,7 +44,7 @@ export async function knownLocations(store: Store, host: string): Promise<Map<st
 export async function rememberLocations(store: Store, host: string, repository: string, digests: string[]): Promise<void> {
   try {
     const hosts = await readAll(store);
-    const known = hosts[host] ?? {};
+    const known = ownEntry(hosts, host);
     // Re-inserted at the end: the most recent publish of a digest is the one kept longest.
     for (const digest of digests) {
       delete known[digest];
