@@ -164,3 +164,24 @@ describe('documents and layouts', () => {
     expect(archiveHolding('modelsX/a', [a('models')])).toBeUndefined();
   });
 });
+
+describe('known blob locations (oci-blob-locations.json)', () => {
+  it('are read back per host; a host named like a prototype key, and a repository that is not a name, give no hint', async () => {
+    const { writeFile } = await import('node:fs/promises');
+    const { Store } = await import('../src/store/store.js');
+    const { knownLocations, rememberLocations } = await import('../src/ops/oci-blob-locations.js');
+    const dir = await mkdtemp(join(tmpdir(), 'xprim-locations-'));
+    try {
+      const store = new Store(dir);
+      const digest = `sha256:${'a'.repeat(64)}`;
+      await rememberLocations(store, '127.0.0.1:5000', 'acme/model-a', [digest]);
+      expect([...(await knownLocations(store, '127.0.0.1:5000'))]).toEqual([[digest, 'acme/model-a']]);
+      expect((await knownLocations(store, 'constructor')).size).toBe(0);
+      // An edited file: a "repository" that would put a second scope into the token request.
+      await writeFile(join(store.root, 'oci-blob-locations.json'), JSON.stringify({ version: 1, hosts: { h: { [digest]: 'a:pull repository:b' } } }));
+      expect((await knownLocations(store, 'h')).size).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -13,6 +13,9 @@ import { ensureDir, writeFileAtomic } from '../util/fsutil.js';
 /** Digests remembered per host; the oldest are forgotten first. */
 const MAX_PER_HOST = 20_000;
 
+/** A repository name as `--mount-from` accepts it: an edited file cannot put spaces into a token scope. */
+const REPOSITORY = /^[a-z0-9._-]+(?:\/[a-z0-9._-]+)*$/;
+
 type Locations = Record<string, Record<string, string>>;
 
 function fileOf(store: Store): string {
@@ -36,7 +39,7 @@ function ownEntry(hosts: Locations, host: string): Record<string, string> {
 /** digest -> repository, for one registry host. */
 export async function knownLocations(store: Store, host: string): Promise<Map<string, string>> {
   const hosts = await readAll(store);
-  const entries = Object.entries(ownEntry(hosts, host)).filter(([digest, repo]) => digest.startsWith('sha256:') && typeof repo === 'string');
+  const entries = Object.entries(ownEntry(hosts, host)).filter(([digest, repo]) => digest.startsWith('sha256:') && typeof repo === 'string' && REPOSITORY.test(repo));
   return new Map(entries);
 }
 
