@@ -107,7 +107,8 @@ class ChunkWriter {
   position = 0;
   hasher: Hash = createHash('sha256');
   private lastRecorded = 0;
-  private lastRecordedAt = Date.now();
+  /** 0: a chunk's first MiB is recorded at once (a kill soon after a part starts still keeps it). */
+  private lastRecordedAt = 0;
   /** Received parts not yet written, kept as they came (no copy): written together in one writev. */
   private pending: Uint8Array[] = [];
   private pendingLength = 0;
