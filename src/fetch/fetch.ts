@@ -13,6 +13,7 @@ import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { ModelsError, abortError, isModelsError, storageError } from '../util/errors.js';
 import { debugLog } from '../util/log.js';
+import { HASH_READ_SIZE } from '../util/hash.js';
 import { LowSpeedError, TransientError, describeNetworkError } from '../net/http.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { OpenOptions, OpenedBody, RegistrySource } from '../registry/source.js';
@@ -203,7 +204,7 @@ function clip(segments: Segment[], bytes: number): Segment[] {
 export async function* readSegments(segments: Segment[]): AsyncGenerator<Buffer> {
   for (const segment of segments) {
     if (segment.length === 0) continue;
-    const stream = createReadStream(segment.path, { start: segment.offset, end: segment.offset + segment.length - 1, highWaterMark: 1 << 20 });
+    const stream = createReadStream(segment.path, { start: segment.offset, end: segment.offset + segment.length - 1, highWaterMark: HASH_READ_SIZE });
     let got = 0;
     for await (const part of stream) {
       got += (part as Buffer).byteLength;

@@ -8,6 +8,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ModelsError } from '../util/errors.js';
+import { HASH_READ_SIZE } from '../util/hash.js';
 import { type HttpClient, type HttpResponse, redact, statusError } from '../net/http.js';
 
 export interface OpenOptions {
@@ -86,7 +87,7 @@ function openLocalFile(path: string, size: number, mtimeMs: number, options: Ope
   const resume = ranged || (options.start !== undefined && options.start > 0 && options.validator === validator && options.start <= size);
   const start = resume ? (options.start as number) ?? 0 : 0;
   const end = ranged ? (options.end as number) : size - 1;
-  const stream = createReadStream(path, { start, end: Math.max(start, end), highWaterMark: 1 << 20 });
+  const stream = createReadStream(path, { start, end: Math.max(start, end), highWaterMark: HASH_READ_SIZE });
   return { resumed: resume, validator, length: size === 0 ? 0 : end - start + 1, url: path, body: stream, destroy: () => stream.destroy() };
 }
 

@@ -19,7 +19,7 @@ function isInside(root: string, path: string): boolean {
 
 async function hashFile(path: string, signal: AbortSignal | undefined): Promise<string> {
   const hash = createHash('sha256');
-  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  const stream = createReadStream(path, { highWaterMark: 128 * 1024 }) // L2-sized reads: see HASH_READ_SIZE in util/hash.ts;
   try {
     for await (const chunk of stream) {
       if (signal?.aborted) throw aborted(signal);

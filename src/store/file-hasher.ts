@@ -8,6 +8,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
+import { HASH_READ_SIZE } from '../util/hash.js';
 
 export interface FileHasher {
   /** Start hashing a file; returns a handle for `feed` and `digest`. */
@@ -24,7 +25,7 @@ const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const { createHash } = require('node:crypto');
 const files = new Map();
-const buffer = Buffer.allocUnsafe(1 << 20);
+const buffer = Buffer.allocUnsafe(${HASH_READ_SIZE});
 parentPort.on('message', (m) => {
   const file = files.get(m.id);
   try {
@@ -105,7 +106,7 @@ class InlineHasher implements FileHasher {
     file.queue = file.queue.then(async () => {
       const handle = await open(file.path, 'r');
       try {
-        const buffer = Buffer.allocUnsafe(Math.min(length, 1 << 20));
+        const buffer = Buffer.allocUnsafe(Math.min(length, HASH_READ_SIZE));
         let position = start;
         let left = length;
         while (left > 0) {
