@@ -190,6 +190,27 @@ describe('retry policy', () => {
   });
 });
 
+describe('chunks checked by their files\' hashes', () => {
+  it('finds the one chunk served corrupt once, fetches only it again, and installs byte-exactly', async () => {
+    const manifest = EXPECTED['demo/tiny@v1']?.manifest as string;
+    let victim: string | undefined;
+    const server = await serve(({ path, attempt }) => {
+      if (!path.startsWith('/data/') || path === `/data/${manifest}`) return undefined;
+      victim ??= path;
+      return path === victim && attempt === 1 ? { kind: 'corrupt' } : undefined;
+    });
+    const { dir, cache } = await project(server.url, { tiny: ALL.tiny });
+    const result = await runCli(['install', '--verbose'], dir, cliEnv(cache));
+    await server.settled();
+    expect(result.code, result.stderr).toBe(0);
+    await expectAllExact(dir, ['tiny']);
+    // The file's hash caught it (no chunk was hashed alone), then the chunks were checked one by one.
+    expect(result.stderr).toContain('checking its chunks one by one');
+    expect(server.count(victim as string)).toBe(2);
+    for (const path of chunkPaths(server)) if (path !== victim) expect(server.count(path), path).toBe(1);
+  });
+});
+
 describe('timeouts', () => {
   it('abandons a stalled body after the idle timeout and retries it', async () => {
     const server = await serve(({ path, attempt }) => (path.startsWith('/data/') && attempt === 1 ? { kind: 'stall', afterBytes: 1000 } : undefined));

@@ -69,6 +69,20 @@ export interface ChunkJob {
    * (computed in order as the prefix completes) verifies it.
    */
   range?: { start: number };
+  /**
+   * Set when every file this chunk writes into has a known sha256: those hashes check its bytes,
+   * so it is not hashed on its own while streaming (one SHA-256 pass per byte, not two). Should a
+   * file's hash fail, its chunks are checked by their own hashes from disk and the bad ones fetched
+   * again (install/fetch-missing.ts).
+   */
+  checkedByFiles?: boolean;
+  /** Failed checks already counted against this chunk's retries (its bytes failed a check from disk). */
+  mismatches?: number;
+}
+
+/** A chunk hashed as it streams: not a part of an object, nor one its files' hashes check. */
+function hashedAlone(job: ChunkJob): boolean {
+  return !job.range && !job.checkedByFiles;
 }
 
 /** Where landed bytes came from: this run's network, the store, or an earlier, interrupted run. */
@@ -133,7 +147,7 @@ class ChunkWriter {
     if (this.position + data.byteLength > chunk.size) {
       throw new ChunkMismatch(`more than the ${chunk.size} bytes declared`);
     }
-    if (!this.job.range) this.hasher.update(data);
+    if (hashedAlone(this.job)) this.hasher.update(data);
     this.pending.push(data);
     this.pendingLength += data.byteLength;
     this.position += data.byteLength; // `position` always ends where `pending` ends
@@ -169,7 +183,7 @@ class ChunkWriter {
     const segments = this.job.segments;
     if (!segments) return false;
     this.restart();
-    if (this.job.range) {
+    if (!hashedAlone(this.job)) {
       this.position = bytes;
       this.lastRecorded = bytes;
       return true;
@@ -249,7 +263,8 @@ async function fetchFromStore(env: FetchEnv, job: ChunkJob, writer: ChunkWriter)
     await env.store.removePointer(job.chunk.hash);
     return false;
   }
-  if (writer.position === job.chunk.size && writer.hasher.digest('hex') === job.chunk.hash) {
+  // A chunk its files' hashes check is checked by them here too (a bad pointer then fails its file).
+  if (writer.position === job.chunk.size && (!hashedAlone(job) || writer.hasher.digest('hex') === job.chunk.hash)) {
     debugLog(`cache hit: chunk ${job.chunk.hash.slice(0, 12)} of ${env.label} (${job.chunk.size} bytes, from stored files)`);
     env.onBytes(job.chunk.size, 'cache');
     return true;
@@ -286,13 +301,14 @@ export async function fetchChunk(env: FetchEnv, job: ChunkJob, journal: Journal)
   } else writer.restart();
 
   const what = `chunk ${chunk.hash.slice(0, 12)} of ${env.label}`;
-  let mismatches = 0;
+  let mismatches = job.mismatches ?? 0;
+  if (mismatches > 0) await sleep(backoffDelay(mismatches - 1, env.client.policy), env.signal);
   for (;;) {
     try {
       // A mismatch is returned, not thrown: thrown, the registry client would take it for a network failure.
       const outcome = await env.client.request<true | ChunkMismatch>(what, (source) => attemptFrom(source, env, job, writer, attempt, what), env.signal);
       if (outcome instanceof ChunkMismatch) throw outcome;
-      if (job.range || writer.hasher.copy().digest('hex') === chunk.hash) {
+      if (!hashedAlone(job) || writer.hasher.copy().digest('hex') === chunk.hash) {
         await journal.markDone(chunk.index);
         return;
       }

@@ -10,6 +10,7 @@ import { ModelsError, abortError, isModelsError, storageError } from '../util/er
 import { type ChunkJob, type FetchEnv, Journal, PartialFile, fetchChunk, verifyWrittenChunk } from '../fetch/fetch.js';
 import { PrefixFeeder } from '../store/file-hasher.js';
 import { FS_CONCURRENCY, forEachLimited } from '../util/pool.js';
+import { debugLog } from '../util/log.js';
 import { type FileSpan, chunksOverlapping, filesOverlapping } from '../registry/manifest.js';
 import type { Segment, StoredSegment } from '../store/store.js';
 import type { AssembleEnv, ModelPlan } from './assemble.js';
@@ -27,9 +28,31 @@ interface Fetching {
   jobs: Map<number, ChunkJob>;
   /** Files that are exactly one chunk, with that chunk's (verified) hash. */
   wholeFiles: Map<number, string>;
+  /** Whether chunks that only fill files of known sha256 are left to those hashes (see ChunkJob.checkedByFiles). */
+  trustFileHashes: boolean;
+  /** Files with such chunks: when one fails its hash, its chunks are checked one by one. */
+  checkedFiles: Set<number>;
 }
 
+/** A file whose hash failed while some of its chunks were checked only by it: which chunk is bad is not known yet. */
+class UncheckedFileMismatch extends Error {}
+
+/**
+ * One pass that leaves chunks to their files' hashes (one SHA-256 pass per byte); should a file
+ * fail, a second pass re-checks every written chunk by its own hash (the journal's re-check after a
+ * crash) and fetches the bad ones again, each hashed as it streams, with the usual retries.
+ */
 export async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<void> {
+  try {
+    await fetchPass(env, plan, true);
+  } catch (error) {
+    if (!(error instanceof UncheckedFileMismatch)) throw error;
+    debugLog(`${plan.target.name}: ${error.message}; checking its chunks one by one`);
+    await fetchPass(env, plan, false);
+  }
+}
+
+async function fetchPass(env: AssembleEnv, plan: ModelPlan, trustFileHashes: boolean): Promise<void> {
   const wanted = plan.layout.files.filter((f) => plan.sources[f.index]?.kind === 'fetch');
   if (wanted.length === 0) return;
   const dir = await env.store.preparePartialDir(plan.target.manifest);
@@ -39,13 +62,14 @@ export async function fetchMissing(env: AssembleEnv, plan: ModelPlan): Promise<v
   setMaxListeners(0, controller.signal);
   const onAbort = () => controller.abort();
   env.signal?.addEventListener('abort', onAbort, { once: true });
-  const f: Fetching = { env, plan, journal, controller, partials: new Map(), feeders: new Map(), jobs: new Map(), wholeFiles: new Map() };
+  const f: Fetching = { env, plan, journal, controller, partials: new Map(), feeders: new Map(), jobs: new Map(), wholeFiles: new Map(), trustFileHashes, checkedFiles: new Set() };
   try {
     openPartials(f, wanted, dir);
     f.jobs = chunkJobs(f, wanted);
     await splitLargeObjects(f.jobs, env.client, env.rangeSize, plan.target.name, controller.signal);
     await recheckJournal(f);
     f.wholeFiles = wholeFileHashes(f);
+    if (trustFileHashes) leaveChunksToFileHashes(f);
     countResumed(f);
     await fetchAndFinish(f);
     await writePointers(env, plan, [...f.jobs.values()].filter((job) => !job.range));
@@ -100,11 +124,17 @@ function segmentOf(f: Fetching, file: FileSpan): string | undefined {
   return undefined;
 }
 
-/** After a crash the journal may claim bytes the disk never got: check them before trusting them. */
+/**
+ * After a crash the journal may claim bytes the disk never got: check them before trusting them.
+ * After a file failed its hash (the second pass), a chunk that fails here was fetched bad: that
+ * counts against its retries.
+ */
 async function recheckJournal(f: Fetching): Promise<void> {
   if (!f.journal.resumed) return;
   for (const job of f.jobs.values()) {
-    if (f.journal.done.has(job.chunk.index) && !(await verifyWrittenChunk(job))) await f.journal.forget(job.chunk.index);
+    if (!f.journal.done.has(job.chunk.index) || (await verifyWrittenChunk(job))) continue;
+    await f.journal.forget(job.chunk.index);
+    if (!f.trustFileHashes) job.mismatches = 1;
   }
 }
 
@@ -114,6 +144,15 @@ function wholeFileHashes(f: Fetching): Map<number, string> {
   for (const job of f.jobs.values()) if (!job.range && isWholeObject(job)) wholeFiles.set(job.targets[0]?.span.index as number, job.chunk.hash);
   for (const index of wholeFiles.keys()) f.feeders.delete(index);
   return wholeFiles;
+}
+
+/** A chunk that only fills files of known sha256, each hashed as it completes, is checked by those hashes. */
+function leaveChunksToFileHashes(f: Fetching): void {
+  for (const job of f.jobs.values()) {
+    if (job.range || isWholeObject(job) || job.targets.length === 0) continue;
+    job.checkedByFiles = job.targets.every((t) => f.plan.shas[t.span.index] !== undefined && f.feeders.has(t.span.index));
+    if (job.checkedByFiles) for (const t of job.targets) f.checkedFiles.add(t.span.index);
+  }
 }
 
 /** Count done journal entries as progress an earlier run already made. */
@@ -180,7 +219,7 @@ async function fetchAndFinish(f: Fetching): Promise<void> {
 
 async function finishOrForget(f: Fetching, index: number): Promise<void> {
   try {
-    await finishFile(f.env, f.plan, f.partials.get(index) as PartialFile, f.feeders.get(index) ?? (f.wholeFiles.get(index) as string));
+    await finishFile(f.env, f.plan, f.partials.get(index) as PartialFile, f.feeders.get(index) ?? (f.wholeFiles.get(index) as string), f.checkedFiles.has(index));
   } catch (error) {
     // Parts have no hash of their own: a file that fails its hash is fetched whole again next time.
     for (const part of partsOfFile(f.jobs.values(), index)) await f.journal.forget(part.chunk.index).catch(() => undefined);
@@ -191,8 +230,10 @@ async function finishOrForget(f: Fetching, index: number): Promise<void> {
 /**
  * Verify a completed partial file against its sha256 (or learn it) and move it into the store.
  * `hashed`: the feeder hashing it, or the sha256 of the one chunk that is the whole file, verified.
+ * `checksChunks`: some of its chunks were checked by this hash only; a mismatch keeps the file, so
+ * the next pass can tell its good chunks from its bad ones.
  */
-async function finishFile(env: AssembleEnv, plan: ModelPlan, partial: PartialFile, hashed: PrefixFeeder | string): Promise<void> {
+async function finishFile(env: AssembleEnv, plan: ModelPlan, partial: PartialFile, hashed: PrefixFeeder | string, checksChunks: boolean): Promise<void> {
   const { span } = partial;
   // No fsync per file (an fsync storm would dominate on a slow disk): after a crash the journal is
   // re-checked against the bytes on disk, and `models verify` re-hashes what was installed.
@@ -205,6 +246,7 @@ async function finishFile(env: AssembleEnv, plan: ModelPlan, partial: PartialFil
   }
   const expected = plan.shas[span.index];
   if (expected && actual !== expected) {
+    if (checksChunks) throw new UncheckedFileMismatch(`file ${span.path} has sha256 ${actual}, the manifest says ${expected}`);
     await rm(partial.path, { force: true });
     throw new ModelsError('E_INTEGRITY', `${plan.target.name}: file ${span.path} has sha256 ${actual}, the manifest says ${expected}`, {
       hint: 'run the install again; if it repeats, the registry publishes inconsistent data',
