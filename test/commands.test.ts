@@ -2,10 +2,10 @@
  * list, info, path, verify and the global flags end to end, as a user runs them: the real CLI as a child process, the
  * conformance registry served over real HTTP (and from a folder), a temp cache per project.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONFORMANCE, EXPECTED, runCli, tempDir, cliProject, yamlFor, flipByte } from './support/cli.js';
+import { CONFORMANCE, EXPECTED, bytes, runCli, tempDir, cliProject, yamlFor, flipByte } from './support/cli.js';
 import { type RegistryServer, startRegistryServer } from './support/registry-server.js';
 
 const REGISTRY = join(CONFORMANCE, 'registry');
@@ -129,6 +129,35 @@ describe('verify', () => {
     const missing = await p.cli('verify');
     expect(missing.code).toBe(4);
     expect(missing.stdout).toMatch(/tiny: tokenizer\/vocab\.txt: missing/);
+  });
+
+  it('checks a large file by its chunks on every core, and gives the verdict by its sha256 when a chunk fails', async () => {
+    const source = await tempDir();
+    temps.push(source);
+    await mkdir(join(source, 'm'));
+    // A small file first, so the large file's first chunk spans both.
+    await writeFile(join(source, 'm', 'config.json'), '{"a":1}\n');
+    await writeFile(join(source, 'm', 'weights.bin'), bytes(65 * 1024 * 1024, 7));
+    const p = await project(yamlFor(join(source, 'reg'), { big: { model: 'test/big', version: 'v1' } }));
+    expect((await p.cli('publish', join(source, 'm'), '--to', join(source, 'reg'), '--model', 'test/big', '--version', 'v1', '--chunk-size', '4MiB')).code).toBe(0);
+    expect((await p.cli('install')).code).toBe(0);
+    type Files = { exitCode: number; models: { files: { path: string; status: string; method: string; detail?: string }[] }[] };
+    const methods = async () => {
+      const out = JSON.parse((await p.cli('verify', '--json')).stdout) as Files;
+      return { code: out.exitCode, files: Object.fromEntries(out.models[0]?.files.map((f) => [f.path, [f.status, f.method]]) ?? []) };
+    };
+    // Split over chunks where there is more than one core to hash on (CI has two).
+    const multiCore = (await import('node:os')).availableParallelism() > 1;
+    expect(await methods()).toEqual({ code: 0, files: { 'config.json': ['ok', 'sha256'], 'weights.bin': ['ok', multiCore ? 'chunks' : 'sha256'] } });
+
+    // A flipped byte in the small file fails the chunk both share: the large file is then hashed whole, and is fine.
+    await flipByte(join(p.dir, 'models', 'big', 'config.json'), 2);
+    expect(await methods()).toEqual({ code: 6, files: { 'config.json': ['corrupt', 'sha256'], 'weights.bin': ['ok', 'sha256'] } });
+    await flipByte(join(p.dir, 'models', 'big', 'config.json'), 2);
+    await flipByte(join(p.dir, 'models', 'big', 'weights.bin'), 40 * 1024 * 1024);
+    const bad = await p.cli('verify');
+    expect(bad.code).toBe(6);
+    expect(bad.stdout).toMatch(/big: weights\.bin: corrupt \(sha256 [0-9a-f]{12}…, expected [0-9a-f]{12}…\)/);
   });
 
   it('checks a reference manifest without per-file sha256 through its chunks, from a folder registry, offline', async () => {

@@ -42,6 +42,24 @@ parentPort.on('message', (m) => {
         position += n;
         left -= n;
       }
+    } else if (m.op === 'segments') {
+      // A byte range over several files (a chunk), read and hashed in one go.
+      const hash = createHash('sha256');
+      for (const s of m.segments) {
+        const fd = fs.openSync(s.path, 'r');
+        try {
+          for (let position = s.offset, left = s.length; left > 0; ) {
+            const n = fs.readSync(fd, buffer, 0, Math.min(buffer.length, left), position);
+            if (n <= 0) throw new Error('file is shorter than expected');
+            hash.update(buffer.subarray(0, n));
+            position += n;
+            left -= n;
+          }
+        } finally {
+          fs.closeSync(fd);
+        }
+      }
+      parentPort.postMessage({ id: m.id, digest: hash.digest('hex') });
     } else if (m.op === 'digest') {
       files.delete(m.id);
       if (file) fs.closeSync(file.fd);
@@ -49,7 +67,8 @@ parentPort.on('message', (m) => {
       else parentPort.postMessage({ id: m.id, digest: file.hash.digest('hex') });
     }
   } catch (error) {
-    if (file) file.error = String(error && error.message ? error.message : error);
+    if (m.op === 'segments') parentPort.postMessage({ id: m.id, error: String(error && error.message ? error.message : error) });
+    else if (file) file.error = String(error && error.message ? error.message : error);
     else if (m.op === 'open') files.set(m.id, { fd: undefined, hash: undefined, error: String(error && error.message) });
   }
 });
@@ -84,6 +103,14 @@ class WorkerHasher implements FileHasher {
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
       this.worker.postMessage({ op: 'digest', id });
+    });
+  }
+  /** The SHA-256 of a list of file ranges, in order. */
+  hashSegments(segments: readonly { path: string; offset: number; length: number }[]): Promise<string> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker.postMessage({ op: 'segments', id, segments });
     });
   }
   async close(): Promise<void> {
@@ -186,13 +213,29 @@ export class HashPool {
     this.workers = Array.from({ length: Math.max(1, threads) }, () => ({ hasher: new WorkerHasher(), queued: 0 }));
   }
 
+  get threads(): number {
+    return this.workers.length;
+  }
+
   async hash(path: string, size: number): Promise<string> {
+    return this.onLeastBusy(size, (hasher) => {
+      const id = hasher.open(path);
+      hasher.feed(id, 0, size);
+      return hasher.digest(id);
+    });
+  }
+
+  /** The SHA-256 of byte ranges of files, in order (a chunk that may span files). */
+  async hashSegments(segments: readonly { path: string; offset: number; length: number }[]): Promise<string> {
+    const size = segments.reduce((sum, s) => sum + s.length, 0);
+    return this.onLeastBusy(size, (hasher) => hasher.hashSegments(segments));
+  }
+
+  private async onLeastBusy(size: number, job: (hasher: WorkerHasher) => Promise<string>): Promise<string> {
     const worker = this.workers.reduce((a, b) => (b.queued < a.queued ? b : a));
     worker.queued += size + 1;
     try {
-      const id = worker.hasher.open(path);
-      worker.hasher.feed(id, 0, size);
-      return await worker.hasher.digest(id);
+      return await job(worker.hasher);
     } finally {
       worker.queued -= size + 1;
     }

@@ -1,4 +1,7 @@
-/** One model of `models verify`: stat every file, hash those with a known sha256, the rest through chunks. */
+/**
+ * One model of `models verify`: stat every file, check large files by their chunks on every core,
+ * hash the other files with a known sha256, the rest through chunks.
+ */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { abortError } from '../../util/errors.js';
@@ -11,6 +14,7 @@ import type { InstalledModel } from '../../install/state.js';
 import { checkLockEntry } from '../../install/lock-contract.js';
 import { type FileTask, type VerifyContext, hashFile } from './context.js';
 import { verifyByChunks } from './chunks.js';
+import { checkLargeFilesByChunks } from './split.js';
 import type { VerifiedFile, VerifiedModel, VerifyModelStatus } from './types.js';
 
 export async function verifyModel(ctx: VerifyContext, entry: ModelEntry, locked: LockedModel, dest: string): Promise<VerifiedModel> {
@@ -21,6 +25,7 @@ export async function verifyModel(ctx: VerifyContext, entry: ModelEntry, locked:
   const recorded = record && record.manifest === locked.manifest ? new Map(record.files.map((f) => [f.path, f.sha256])) : new Map<string, string>();
   const learned = locked.files.some((f) => !f.sha256) ? await store.readKnownShas(locked.manifest) : {};
   const tasks = await statFiles(locked, dest, learned, recorded);
+  await checkLargeFilesByChunks(ctx, entry, locked, tasks);
   await hashKnownFiles(ctx, tasks);
   // Files without any known hash, through the manifest's chunks.
   const byChunks = tasks.filter((t) => t.sizeOk && !t.expected);
@@ -60,7 +65,7 @@ async function statFile(f: LockedFile, dest: string, learned: Record<string, str
  * through the run's shared limit (models are verified side by side).
  */
 async function hashKnownFiles(ctx: VerifyContext, tasks: FileTask[]): Promise<void> {
-  const toHash = tasks.filter((t) => t.sizeOk && t.expected && t.file.size > 0);
+  const toHash = tasks.filter((t) => t.sizeOk && t.expected && t.file.size > 0 && !t.checkedByChunks);
   await forEachLimited(toHash, ctx.limit.concurrency, (t) => ctx.limit(() => hashKnownFile(ctx, t)));
 }
 
