@@ -80,3 +80,38 @@ describe('store folders never follow symlinks', () => {
     await expect(store.init()).rejects.toThrow(/files is a symlink: refusing to follow it/);
   });
 });
+
+describe('file hasher', () => {
+  it('hashes through an open descriptor, and keeps a failed read of an abandoned file for digest (no unhandled rejection)', async () => {
+    const { open } = await import('node:fs/promises');
+    const { createFileHasher } = await import('../src/store/file-hasher.js');
+    const dir = await tempDir();
+    temps.push(dir);
+    const path = join(dir, 'partial');
+    const content = Buffer.from('hello, hasher');
+    await writeFile(path, content);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      for (const hasher of [createFileHasher(0), createFileHasher(64 * 1024 * 1024)]) {
+        const handle = await open(path, 'r');
+        const id = hasher.open(handle.fd);
+        hasher.feed(id, 0, 5);
+        hasher.feed(id, 5, content.length - 5);
+        expect(await hasher.digest(id)).toBe(sha256(content));
+        await handle.close();
+        // An interrupted install closes a partial while a read of it is still queued, and never asks for its digest.
+        const closed = await open(path, 'r');
+        const abandoned = hasher.open(closed.fd);
+        await closed.close();
+        hasher.feed(abandoned, 0, content.length);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await hasher.close();
+      }
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});

@@ -10,7 +10,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { constants } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
+import { type FileHandle, chmod, open, rm } from 'node:fs/promises';
 import { ModelsError, abortError, isModelsError, storageError } from '../util/errors.js';
 import { debugLog } from '../util/log.js';
 import { HASH_READ_SIZE } from '../util/hash.js';
@@ -27,6 +27,8 @@ import type { Segment, Store } from '../store/store.js';
  */
 export class PartialFile {
   private opening: Promise<FileHandle> | undefined;
+  /** The open descriptor, once opened (for the file hasher: no second open). */
+  fd: number | undefined;
   constructor(
     readonly span: FileSpan,
     readonly path: string,
@@ -34,14 +36,23 @@ export class PartialFile {
     private readonly fresh: boolean,
   ) {}
 
+  /**
+   * A fresh partial is created read-only, as it will sit in the store (its descriptor still writes):
+   * one chmod less per file. A partial an earlier run left is made writable before it is reopened.
+   */
+  get createdReadOnly(): boolean {
+    return this.fresh;
+  }
+
   handle(): Promise<FileHandle> {
     this.opening ??= (async () => {
       try {
-        if (this.fresh) return await open(this.path, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC, 0o644);
+        if (this.fresh) return this.opened(await openFresh(this.path));
         // Resuming: keep the bytes an interrupted run wrote; sparse up to the final size.
+        await chmod(this.path, 0o644).catch(() => undefined);
         const handle = await open(this.path, constants.O_RDWR | constants.O_CREAT, 0o644);
         if ((await handle.stat()).size !== this.span.size) await handle.truncate(this.span.size);
-        return handle;
+        return this.opened(handle);
       } catch (error) {
         throw storageError(error, 'create', this.path);
       }
@@ -49,11 +60,29 @@ export class PartialFile {
     return this.opening;
   }
 
+  private opened(handle: FileHandle): FileHandle {
+    this.fd = handle.fd;
+    return handle;
+  }
+
   async close(): Promise<void> {
     const opening = this.opening;
     this.opening = undefined;
+    this.fd = undefined;
     const handle = await opening?.catch(() => undefined);
     await handle?.close().catch(() => undefined);
+  }
+}
+
+/** Create (or truncate) a partial file, read-only from the start; a read-only leftover is replaced. */
+async function openFresh(path: string): Promise<FileHandle> {
+  const flags = constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC;
+  try {
+    return await open(path, flags, 0o444);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EACCES') throw error;
+    await rm(path, { force: true });
+    return await open(path, flags, 0o444);
   }
 }
 

@@ -26,7 +26,7 @@ import { fetchMissing } from './fetch-missing.js';
 import { foreignError, ownershipOf, replacedPath } from './ownership.js';
 import { type FileSpan, type ManifestLayout, chunksOverlapping } from '../registry/manifest.js';
 import type { InstalledFile, InstalledModel } from './state.js';
-import { type LinkMode, type ObjectIdentity, type Store, linkFile } from '../store/store.js';
+import { type LinkMode, type ObjectIdentity, type Store, linkFile, objectIdentityOf } from '../store/store.js';
 
 export interface ModelTarget {
   name: string;
@@ -232,8 +232,8 @@ async function stageAndPromote(env: AssembleEnv, plan: ModelPlan): Promise<Insta
   try {
     await mkdir(parent, { recursive: true });
     await mkdir(staging);
-    await linkStaged(env, plan, staging);
-    const files = await checkStaged(plan, staging);
+    const hardlinked = await linkStaged(env, plan, staging);
+    const { files, identities } = await checkStaged(plan, staging, hardlinked);
     // Checked again at the last moment: the folder may have changed since planning.
     const record = env.previous?.path === target.path ? env.previous : undefined;
     const owner = await ownershipOf(target.dest, record);
@@ -244,7 +244,7 @@ async function stageAndPromote(env: AssembleEnv, plan: ModelPlan): Promise<Insta
     }
     await promote(staging, target.dest, suffix, aside);
     if (aside) env.onMovedAside?.(target.dest, aside);
-    await recordIdentities(env, plan);
+    await recordIdentities(env, plan, identities);
     return {
       model: target.model,
       version: target.version,
@@ -266,7 +266,8 @@ async function stageAndPromote(env: AssembleEnv, plan: ModelPlan): Promise<Insta
  * Folders first (in order, parents before children), then every file linked a few dozen at a time.
  * By relative name: an absolute path per file held some 20 MB for 100,000 files.
  */
-async function linkStaged(env: AssembleEnv, plan: ModelPlan, staging: string): Promise<void> {
+async function linkStaged(env: AssembleEnv, plan: ModelPlan, staging: string): Promise<Set<number>> {
+  const hardlinked = new Set<number>();
   const { target, layout } = plan;
   const folders = new Set<string>();
   for (const file of layout.files) {
@@ -278,33 +279,41 @@ async function linkStaged(env: AssembleEnv, plan: ModelPlan, staging: string): P
     const path = join(staging, file.path);
     const source = plan.sources[file.index] as FileSource;
     if (source.kind === 'empty') await writeFile(path, '');
-    else if (source.kind === 'store') await linkFile(env.store.objectPath(source.sha), path, env.linkMode, join(target.dest, file.path));
+    else if (source.kind === 'store') {
+      if ((await linkFile(env.store.objectPath(source.sha), path, env.linkMode, join(target.dest, file.path))) === 'hardlink') hardlinked.add(file.index);
+    }
     else if (source.kind === 'adopt') await link(source.path, path).catch(() => linkFile(source.path, path, 'copy'));
     else throw new ModelsError('E_INTERNAL', `${target.name}: ${file.path} was not fetched`);
   });
+  return hardlinked;
 }
 
-/** Every staged file has its size; the install record of each (its mtime is what later runs stat against). */
-async function checkStaged(plan: ModelPlan, staging: string): Promise<InstalledFile[]> {
+/**
+ * Every staged file has its size; the install record of each (its mtime is what later runs stat
+ * against), and the identity of each stored file a hardlink shares (the same inode: no second stat).
+ */
+async function checkStaged(plan: ModelPlan, staging: string, hardlinked: Set<number>): Promise<{ files: InstalledFile[]; identities: Map<string, ObjectIdentity> }> {
   const { target, layout } = plan;
   // Bounded like the links: 100,000 stats at once held ~800 MB of pending requests.
   const files = new Array<InstalledFile>(layout.files.length);
+  const identities = new Map<string, ObjectIdentity>();
   await forEachLimited(layout.files, FS_CONCURRENCY, async (file) => {
     const info = await stat(join(staging, file.path));
     if (info.size !== file.size) {
       throw new ModelsError('E_INTEGRITY', `${target.name}: ${file.path} is ${info.size} bytes, expected ${file.size}`, { hint: 'run `models cache verify`, then install again' });
     }
     files[file.index] = { path: file.path, size: file.size, sha256: file.size === 0 ? EMPTY_SHA256 : (plan.shas[file.index] as string), mtimeMs: info.mtimeMs };
+    if (hardlinked.has(file.index)) identities.set(plan.shas[file.index] as string, objectIdentityOf(info));
   });
-  return files;
+  return { files, identities };
 }
 
 /** Remember what each stored file looked like once verified and linked: the next install trusts it by a stat. */
-async function recordIdentities(env: AssembleEnv, plan: ModelPlan): Promise<void> {
+async function recordIdentities(env: AssembleEnv, plan: ModelPlan, known: Map<string, ObjectIdentity>): Promise<void> {
   const objects: Record<string, ObjectIdentity> = {};
   for (const source of plan.sources) {
     if (source.kind !== 'store' || objects[source.sha]) continue;
-    const id = await env.store.identity(source.sha);
+    const id = known.get(source.sha) ?? (await env.store.identity(source.sha));
     if (id) objects[source.sha] = id;
   }
   await env.store.writeIdentities(plan.target.manifest, objects);

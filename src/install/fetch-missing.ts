@@ -85,8 +85,9 @@ async function fetchPass(env: AssembleEnv, plan: ModelPlan, trustFileHashes: boo
 function openPartials(f: Fetching, wanted: FileSpan[], dir: string): void {
   for (const file of wanted) {
     const path = join(dir, `f${file.index}`);
-    f.partials.set(file.index, new PartialFile(file, path, !f.journal.resumed));
-    f.feeders.set(file.index, new PrefixFeeder(f.env.hasher, path, file.size));
+    const partial = new PartialFile(file, path, !f.journal.resumed);
+    f.partials.set(file.index, partial);
+    f.feeders.set(file.index, new PrefixFeeder(f.env.hasher, () => partial.fd ?? path, file.size));
   }
 }
 
@@ -239,8 +240,9 @@ async function finishFile(env: AssembleEnv, plan: ModelPlan, partial: PartialFil
   // re-checked against the bytes on disk, and `models verify` re-hashes what was installed.
   let actual: string;
   try {
-    await partial.close();
+    // Hashed before it is closed: the hasher may read through its descriptor.
     actual = typeof hashed === 'string' ? hashed : await hashed.digest();
+    await partial.close();
   } catch (error) {
     throw storageError(error, 'hash', partial.path);
   }
@@ -253,7 +255,7 @@ async function finishFile(env: AssembleEnv, plan: ModelPlan, partial: PartialFil
     });
   }
   plan.shas[span.index] = actual;
-  await env.store.putObject(partial.path, actual);
+  await env.store.putObject(partial.path, actual, partial.createdReadOnly);
   plan.sources[span.index] = { kind: 'store', sha: actual };
 }
 

@@ -6,13 +6,17 @@
  * file's hash is ready moments after its last chunk lands, instead of costing a second full pass.
  */
 import { createHash, type Hash } from 'node:crypto';
+import { read } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { HASH_READ_SIZE } from '../util/hash.js';
 
 export interface FileHasher {
-  /** Start hashing a file; returns a handle for `feed` and `digest`. */
-  open(path: string): number;
+  /**
+   * Start hashing a file, by path or by a descriptor the caller keeps open until `digest` resolves
+   * (no second open: on a busy folder each open waits on the folder's lock). Returns an id.
+   */
+  open(file: string | number): number;
   /** Hash bytes [start, start + length) of the file: always called in order, without gaps. */
   feed(id: number, start: number, length: number): void;
   digest(id: number): Promise<string>;
@@ -30,7 +34,8 @@ parentPort.on('message', (m) => {
   const file = files.get(m.id);
   try {
     if (m.op === 'open') {
-      files.set(m.id, { fd: fs.openSync(m.path, 'r'), hash: createHash('sha256'), error: undefined });
+      const own = typeof m.file === 'string';
+      files.set(m.id, { fd: own ? fs.openSync(m.file, 'r') : m.file, own, hash: createHash('sha256'), error: undefined });
     } else if (m.op === 'feed') {
       if (!file || file.error) return;
       let position = m.start;
@@ -62,7 +67,7 @@ parentPort.on('message', (m) => {
       parentPort.postMessage({ id: m.id, digest: hash.digest('hex') });
     } else if (m.op === 'digest') {
       files.delete(m.id);
-      if (file) fs.closeSync(file.fd);
+      if (file && file.own && file.fd !== undefined) fs.closeSync(file.fd);
       if (!file || file.error) parentPort.postMessage({ id: m.id, error: file ? file.error : 'unknown file' });
       else parentPort.postMessage({ id: m.id, digest: file.hash.digest('hex') });
     }
@@ -91,9 +96,9 @@ class WorkerHasher implements FileHasher {
       this.waiting.clear();
     });
   }
-  open(path: string): number {
+  open(file: string | number): number {
     const id = this.nextId++;
-    this.worker.postMessage({ op: 'open', id, path });
+    this.worker.postMessage({ op: 'open', id, file });
     return id;
   }
   feed(id: number, start: number, length: number): void {
@@ -121,31 +126,39 @@ class WorkerHasher implements FileHasher {
 /** The same on the main thread, for installs too small to be worth a thread. */
 class InlineHasher implements FileHasher {
   private nextId = 1;
-  private readonly files = new Map<number, { path: string; hash: Hash; queue: Promise<void> }>();
-  open(path: string): number {
+  private readonly files = new Map<number, { file: string | number; hash: Hash; queue: Promise<void>; error?: unknown }>();
+  open(file: string | number): number {
     const id = this.nextId++;
-    this.files.set(id, { path, hash: createHash('sha256'), queue: Promise.resolve() });
+    this.files.set(id, { file, hash: createHash('sha256'), queue: Promise.resolve() });
     return id;
   }
+  /**
+   * A failed read is kept for `digest`, never left as a rejected promise: a file abandoned mid-hash
+   * (an interrupted install closes its descriptor) would otherwise end the process as an unhandled rejection.
+   */
   feed(id: number, start: number, length: number): void {
-    const file = this.files.get(id);
-    if (!file || length === 0) return;
-    file.queue = file.queue.then(async () => {
-      const handle = await open(file.path, 'r');
+    const entry = this.files.get(id);
+    if (!entry || length === 0) return;
+    entry.queue = entry.queue.then(async () => {
+      if (entry.error) return;
+      const own = typeof entry.file === 'string' ? await open(entry.file, 'r') : undefined;
+      const fd = own ? own.fd : (entry.file as number);
       try {
         const buffer = Buffer.allocUnsafe(Math.min(length, HASH_READ_SIZE));
         let position = start;
         let left = length;
         while (left > 0) {
-          const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, left), position);
+          const bytesRead = await readAt(fd, buffer, Math.min(buffer.length, left), position);
           if (bytesRead <= 0) throw new Error('file is shorter than expected');
-          file.hash.update(buffer.subarray(0, bytesRead));
+          entry.hash.update(buffer.subarray(0, bytesRead));
           position += bytesRead;
           left -= bytesRead;
         }
       } finally {
-        await handle.close();
+        await own?.close();
       }
+    }).catch((error: unknown) => {
+      entry.error ??= error;
     });
   }
   async digest(id: number): Promise<string> {
@@ -153,11 +166,16 @@ class InlineHasher implements FileHasher {
     if (!file) throw new Error('unknown file');
     this.files.delete(id);
     await file.queue;
+    if (file.error) throw file.error;
     return file.hash.digest('hex');
   }
   async close(): Promise<void> {
     this.files.clear();
   }
+}
+
+function readAt(fd: number, buffer: Buffer, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => read(fd, buffer, 0, length, position, (error, bytesRead) => (error ? reject(error) : resolve(bytesRead))));
 }
 
 /** A worker thread pays off from a few tens of MiB; below that, its start-up costs more than it saves. */
@@ -174,13 +192,14 @@ export class PrefixFeeder {
   private id: number | undefined;
   constructor(
     private readonly hasher: FileHasher,
-    private readonly path: string,
+    /** The file's open descriptor when there is one (kept open until `digest` resolves), else its path. */
+    private readonly file: () => string | number,
     readonly size: number,
   ) {}
 
   /** Opened on first use: the file exists once a chunk has been written into it. */
   private handle(): number {
-    this.id ??= this.hasher.open(this.path);
+    this.id ??= this.hasher.open(this.file());
     return this.id;
   }
 

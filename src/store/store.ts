@@ -44,7 +44,8 @@ export type ObjectIdentity = [number, number, number, number, number];
 
 const SUBFOLDERS = ['files', 'chunks', 'manifests', 'partial', 'locks'];
 
-function identityOf(info: Stats): ObjectIdentity {
+/** What a stored file looks like now, from a stat of it (or of a hardlink to it: the same inode). */
+export function objectIdentityOf(info: Stats): ObjectIdentity {
   return [info.ino, info.size, info.mtimeMs, info.ctimeMs, info.nlink];
 }
 
@@ -147,7 +148,7 @@ export class Store {
   async trustObject(sha: string, size: number, known: ObjectIdentity | undefined): Promise<'ok' | 'absent' | 'corrupt'> {
     const info = await lstat(this.objectPath(sha)).catch(() => undefined);
     if (!info || !info.isFile() || info.size !== size) return 'absent';
-    if (known && sameIdentity(identityOf(info), known, (info.mode & 0o222) === 0)) return 'ok';
+    if (known && sameIdentity(objectIdentityOf(info), known, (info.mode & 0o222) === 0)) return 'ok';
     if ((await sha256File(this.objectPath(sha)).catch(() => '')) === sha) return 'ok';
     await this.removeObject(sha);
     return 'corrupt';
@@ -156,7 +157,7 @@ export class Store {
   /** The identity of a stored file now (after linking, since a new link changes its ctime). */
   async identity(sha: string): Promise<ObjectIdentity | undefined> {
     const info = await lstat(this.objectPath(sha)).catch(() => undefined);
-    return info?.isFile() ? identityOf(info) : undefined;
+    return info?.isFile() ? objectIdentityOf(info) : undefined;
   }
 
   /**
@@ -183,7 +184,8 @@ export class Store {
   }
 
   /** Move a verified file into the store, read-only. Another process may have stored it first: keep theirs. */
-  async putObject(tempPath: string, sha: string): Promise<string> {
+  /** Move a verified file into the store, read-only (`readOnly`: it was created so, and needs no chmod). */
+  async putObject(tempPath: string, sha: string, readOnly = false): Promise<string> {
     const target = this.objectPath(sha);
     try {
       const folder = dirname(target);
@@ -191,7 +193,7 @@ export class Store {
         await mkdir(folder, { recursive: true });
         this.madeFolders.add(folder);
       }
-      await chmod(tempPath, 0o444);
+      if (!readOnly) await chmod(tempPath, 0o444);
       await rename(tempPath, target);
     } catch (error) {
       throw storageError(error, 'store', target);
