@@ -4,11 +4,11 @@
  * file, and it is the integrity file an installer ships for the runtime readiness check
  * (`xprim-models/runtime`).
  */
-import { lstat, readFile } from 'node:fs/promises';
+import { lstatSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { dictionary } from '../util/dictionary.js';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/fsutil.js';
-import { FS_CONCURRENCY, forEachLimited } from '../util/pool.js';
 import { INTEGRITY_FILE } from '../runtime/index.js';
 import { storageError } from '../util/errors.js';
 import { isSha256 } from '../util/hash.js';
@@ -119,16 +119,29 @@ export async function writeState(root: string, state: InstallState): Promise<voi
   }
 }
 
-/** Files whose size or mtime differ from the record (or that are gone). Empty means "in place". */
+/**
+ * Files whose size or mtime differ from the record (or that are gone). Empty means "in place".
+ * Synchronous lstats in batches, yielding between them: on the no-op path a stat of a cached
+ * inode costs a few microseconds, a thread-pool round trip many times that (2,000 files: 70 ms of
+ * main-thread time through fs.promises, measured with --cpu-prof).
+ */
 export async function changedFiles(modelDir: string, installed: InstalledModel): Promise<string[]> {
   const changed: string[] = [];
-  await forEachLimited(installed.files, FS_CONCURRENCY, async (file) => {
-    try {
-      const info = await lstat(join(modelDir, file.path)); // a symlink in place of a file is a change
-      if (!info.isFile() || info.size !== file.size || Math.abs(info.mtimeMs - file.mtimeMs) >= 1) changed.push(file.path);
-    } catch {
-      changed.push(file.path);
-    }
-  });
+  const { files } = installed;
+  for (let start = 0; start < files.length; start += STAT_BATCH) {
+    if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+    for (const file of files.slice(start, start + STAT_BATCH)) if (!inPlace(join(modelDir, file.path), file)) changed.push(file.path);
+  }
   return changed.sort();
+}
+
+const STAT_BATCH = 512;
+
+function inPlace(path: string, file: InstalledFile): boolean {
+  try {
+    const info = lstatSync(path, { throwIfNoEntry: false });
+    return info !== undefined && info.isFile() && info.size === file.size && Math.abs(info.mtimeMs - file.mtimeMs) < 1;
+  } catch {
+    return false;
+  }
 }
