@@ -372,6 +372,28 @@ describe('hf: integrity, reuse and updates', () => {
     const ranged = hub.fileHost.requests.filter((r) => r.range !== undefined && r.range !== 'bytes=0-0');
     expect(ranged.length).toBeGreaterThan(3);
     expect(hub.fileHost.requests.every((r) => r.authorization === undefined)).toBe(true);
+    // The Hub is asked for the redirect once; the ranges go to where it pointed.
+    expect(resolveRequests().filter((r) => r.path.endsWith('/big.bin')).length).toBe(1);
+  });
+
+  it('a file host that refuses a remembered redirect target (an expired signature) sends the range back to the Hub', async () => {
+    let refused = 0;
+    const expiring = await startHubServer({ fileHost: { fault: ({ attempt }) => (attempt === 3 && ++refused === 1 ? { kind: 'status', status: 403 } : undefined) } });
+    try {
+      const id = 'acme/expiring';
+      const big = randomish(6 * 1024 * 1024 + 5, 22);
+      await expiring.createRepo(id).commit({ files: [{ path: 'big.bin', content: big, lfs: true }] });
+      const p = await project(`  big:\n    hf: ${id}\n`);
+      const result = await runCli(['install'], p.dir, p.env({ HF_ENDPOINT: expiring.url, MODELS_RANGE_SIZE: String(1024 * 1024), MODELS_CONCURRENCY: '1' }));
+      expect(result.code, result.stderr).toBe(0);
+      expect(sha256(await readFile(join(p.dir, 'models', 'big', 'big.bin')))).toBe(sha256(big));
+      await expiring.settled();
+      expect(refused).toBe(1);
+      // The probe's redirect, then once more after the refusal.
+      expect(expiring.requests.filter((r) => r.path.includes('/resolve/') && r.path.endsWith('/big.bin')).length).toBe(2);
+    } finally {
+      await expiring.close();
+    }
   });
 
   it('a corrupted LFS body from the file host exits 6 and installs nothing', async () => {

@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ModelsError } from '../util/errors.js';
+import { ModelsError, isModelsError } from '../util/errors.js';
 import { HASH_READ_SIZE } from '../util/hash.js';
 import { type HttpClient, type HttpResponse, redact, statusError } from '../net/http.js';
 
@@ -152,6 +152,13 @@ export interface SourceAuth {
  */
 export class UrlTableSource implements RegistrySource {
   readonly remote = true;
+  /**
+   * Where each URL last redirected to (the Hub's or a release's file host, often a presigned URL):
+   * the later ranges of a large object go there directly, with no credentials (as after any
+   * redirect that leaves the origin), instead of asking for the redirect again per range. A refusal
+   * there (an expired signature) goes back to the URL itself.
+   */
+  private readonly redirected = new Map<string, string>();
 
   constructor(
     readonly location: string,
@@ -160,10 +167,21 @@ export class UrlTableSource implements RegistrySource {
     private readonly auth?: SourceAuth,
   ) {}
 
-  open(relPath: string, options: OpenOptions = {}): Promise<OpenedBody | undefined> {
+  async open(relPath: string, options: OpenOptions = {}): Promise<OpenedBody | undefined> {
     const url = this.urls.get(relPath);
-    if (!url) return Promise.resolve(undefined);
-    return openUrl(this.http, url, options, this.auth, true);
+    if (!url) return undefined;
+    const direct = this.redirected.get(url);
+    if (direct) {
+      const opened = await openUrl(this.http, direct, options, undefined, true).catch((error: unknown) => {
+        if (isModelsError(error) && (error.code === 'E_AUTH' || error.code === 'E_HTTP')) return undefined;
+        throw error;
+      });
+      if (opened) return opened;
+      this.redirected.delete(url);
+    }
+    const opened = await openUrl(this.http, url, options, this.auth, true);
+    if (opened && opened.url !== url) this.redirected.set(url, opened.url);
+    return opened;
   }
 }
 
