@@ -180,7 +180,8 @@ export class UrlTableSource implements RegistrySource {
       this.redirected.delete(url);
     }
     const opened = await openUrl(this.http, url, options, this.auth, true);
-    if (opened && opened.url !== url) this.redirected.set(url, opened.url);
+    // Only a redirect that left the origin: one within it may still need the credentials.
+    if (opened && new URL(opened.url).origin !== new URL(url).origin) this.redirected.set(url, opened.url);
     return opened;
   }
 }
