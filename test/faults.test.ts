@@ -209,6 +209,29 @@ describe('chunks checked by their files\' hashes', () => {
     expect(server.count(victim as string)).toBe(2);
     for (const path of chunkPaths(server)) if (path !== victim) expect(server.count(path), path).toBe(1);
   });
+
+  it('a chunk pointer into the store that reads back the wrong bytes fails its file, is dropped, and the chunk comes from the network', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { Store } = await import('../src/store/store.js');
+    const tiny = EXPECTED['demo/tiny@v1'];
+    const edge = EXPECTED['demo/edge@v1'];
+    const manifest = JSON.parse(await readFile(join(CONFORMANCE_REGISTRY, 'data', tiny?.manifest as string), 'utf8')) as { chunk_size: number; chunks: string[] };
+    const first = manifest.chunks[0] as string; // all of it in model.bin, whose sha256 is known
+    const server = await serve();
+    const { dir, cache } = await project(server.url, { edge: ALL.edge });
+    expect((await runCli(['install'], dir, cliEnv(cache))).code).toBe(0);
+    // A pointer (as an edited or stale cache might hold) to bytes of another stored file.
+    const store = new Store(cache);
+    const deep = edge?.files['a/b/c/d/deep.bin']?.sha256 as string;
+    await store.writePointer(first, [{ file: deep, offset: 0, length: manifest.chunk_size }]);
+    await writeProject(dir, server.url, { edge: ALL.edge, tiny: ALL.tiny });
+    const result = await runCli(['install', '--verbose'], dir, cliEnv(cache));
+    expect(result.code, result.stderr).toBe(0);
+    await expectAllExact(dir, ['edge', 'tiny']);
+    expect(result.stderr).toContain('checking its chunks one by one');
+    expect(server.count(`/data/${first}`)).toBe(1);
+    expect(await store.readPointer(first)).toEqual([{ file: tiny?.files['model.bin']?.sha256, offset: 0, length: manifest.chunk_size }]);
+  });
 });
 
 describe('timeouts', () => {

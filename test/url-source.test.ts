@@ -254,6 +254,28 @@ describe('url: archives', () => {
 });
 
 describe('url: one large file', () => {
+  it('asks a redirect that leaves the origin once per file, and one within the origin again for every range', async () => {
+    const size = 6 * 1024 * 1024 + 7;
+    const data = randomish(size, 13);
+    const { server: files, site, dir, base } = await setup({ 'large.bin': data });
+    const front = await serve(site, {
+      fault: ({ path }) => (path === '/away.bin' ? { kind: 'redirect', location: `${files.url}/large.bin` } : path === '/here.bin' ? { kind: 'redirect', location: '/large.bin' } : undefined),
+    });
+    const env = (cache: string) => robustEnv(cache, { MODELS_RANGE_SIZE: String(1024 * 1024) });
+    for (const name of ['away', 'here']) {
+      await writeYaml(dir, `  large:\n    url: ${front.url}/${name}.bin\n    sha256: ${sha256(data)}\n`);
+      expect((await runCli(['lock'], dir, env(join(base, `lockcache-${name}`)))).code).toBe(0);
+      front.reset();
+      const result = await runCli(['install', '--frozen'], dir, env(join(base, `cache-${name}`)));
+      expect(result.code, result.stderr).toBe(0);
+      expect(sha256(await readFile(join(dir, 'models', 'large', `${name}.bin`)))).toBe(sha256(data));
+      await front.settled();
+      const asked = front.requests.filter((r) => r.path === `/${name}.bin` && r.range !== undefined && r.range !== 'bytes=0-0').length;
+      // Seven ranged parts of 1 MiB: none asked the front again after another origin; each did within it.
+      expect(asked, name).toBe(name === 'away' ? 0 : Math.ceil(size / (1024 * 1024)));
+    }
+  });
+
   it('is fetched as concurrent ranges when the server serves them, one stream when it does not; a kill -9 resumes the parts', async () => {
     const size = 24 * 1024 * 1024 + 12345; // with MODELS_RANGE_SIZE=4 MiB: six parts of ~4 MiB
     const data = randomish(size, 12);
