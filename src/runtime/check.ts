@@ -19,7 +19,8 @@ function isInside(root: string, path: string): boolean {
 
 async function hashFile(path: string, signal: AbortSignal | undefined): Promise<string> {
   const hash = createHash('sha256');
-  const stream = createReadStream(path, { highWaterMark: 128 * 1024 }) // L2-sized reads: see HASH_READ_SIZE in util/hash.ts;
+  // L2-sized reads, as HASH_READ_SIZE in util/hash.ts (the runtime imports only node:).
+  const stream = createReadStream(path, { highWaterMark: 128 * 1024 });
   try {
     for await (const chunk of stream) {
       if (signal?.aborted) throw aborted(signal);

@@ -30,6 +30,15 @@ const fs = require('node:fs');
 const { createHash } = require('node:crypto');
 const files = new Map();
 const buffer = Buffer.allocUnsafe(${HASH_READ_SIZE});
+function hashRange(fd, hash, start, length) {
+  for (let position = start, left = length; left > 0; ) {
+    const n = fs.readSync(fd, buffer, 0, Math.min(buffer.length, left), position);
+    if (n <= 0) throw new Error('file is shorter than expected');
+    hash.update(buffer.subarray(0, n));
+    position += n;
+    left -= n;
+  }
+}
 parentPort.on('message', (m) => {
   const file = files.get(m.id);
   try {
@@ -38,28 +47,14 @@ parentPort.on('message', (m) => {
       files.set(m.id, { fd: own ? fs.openSync(m.file, 'r') : m.file, own, hash: createHash('sha256'), error: undefined });
     } else if (m.op === 'feed') {
       if (!file || file.error) return;
-      let position = m.start;
-      let left = m.length;
-      while (left > 0) {
-        const n = fs.readSync(file.fd, buffer, 0, Math.min(buffer.length, left), position);
-        if (n <= 0) throw new Error('file is shorter than expected');
-        file.hash.update(buffer.subarray(0, n));
-        position += n;
-        left -= n;
-      }
+      hashRange(file.fd, file.hash, m.start, m.length);
     } else if (m.op === 'segments') {
       // A byte range over several files (a chunk), read and hashed in one go.
       const hash = createHash('sha256');
       for (const s of m.segments) {
         const fd = fs.openSync(s.path, 'r');
         try {
-          for (let position = s.offset, left = s.length; left > 0; ) {
-            const n = fs.readSync(fd, buffer, 0, Math.min(buffer.length, left), position);
-            if (n <= 0) throw new Error('file is shorter than expected');
-            hash.update(buffer.subarray(0, n));
-            position += n;
-            left -= n;
-          }
+          hashRange(fd, hash, s.offset, s.length);
         } finally {
           fs.closeSync(fd);
         }
