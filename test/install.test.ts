@@ -4,7 +4,8 @@
  */
 import { readFile, readdir, rm, stat, utimes, writeFile, open } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RegistryServer, startRegistryServer } from './support/registry-server.js';
 import { CONFORMANCE, EXPECTED, makeProject, mismatches, runCli } from './support/cli.js';
@@ -384,5 +385,28 @@ describe('bounded memory', () => {
       await big.close();
       await rm(work, { recursive: true, force: true });
     }
+  });
+});
+
+describe('a no-op install --frozen', () => {
+  it('loads none of the bundled CLI network, store or source code (issue #16: the start-up is most of its time)', async () => {
+    const p = await makeProject(`version: 1\nregistry: ${REGISTRY}\nmodels:\n  tiny:\n    model: demo/tiny\n    version: latest\n`);
+    expect((await runCli(['install'], { cwd: p.dir, env: p.env })).code).toBe(0);
+    // A module hook (on Node's loader thread) logs every chunk of lib/cli-bundle the run imports.
+    const log = join(p.dir, 'loaded.txt');
+    await writeFile(join(p.dir, 'hooks.mjs'), `import { appendFileSync } from 'node:fs';\nexport async function resolve(specifier, context, next) {\n  const found = await next(specifier, context);\n  if (found.url.includes('/cli-bundle/')) appendFileSync(${JSON.stringify(log)}, found.url + '\\n');\n  return found;\n}\n`);
+    await writeFile(join(p.dir, 'register.mjs'), `import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);\n`);
+    const { BIN } = await import('./support/cli.js');
+    const run = spawnSync(process.execPath, ['--import', join(p.dir, 'register.mjs'), BIN, 'install', '--frozen'], { cwd: p.dir, env: { ...process.env, ...p.env, CI: 'true' }, encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/up to date/);
+    const loaded = [...new Set((await readFile(log, 'utf8')).trim().split('\n'))].map((url) => fileURLToPath(url));
+    expect(loaded.map((path) => basename(path))).toContain('index.js');
+    // Bundling keeps declarations' names (esbuild writes `var Store = class`): the slow path, the store, the HTTP client, a source.
+    const heavy = /\b(function installPending|(?:var|let|const) (?:Store|HttpClient|UrlTableSource) = class)\b/;
+    const offending = [];
+    for (const path of loaded) if (heavy.test(await readFile(path, 'utf8'))) offending.push(basename(path));
+    expect(offending).toEqual([]);
+    await rm(p.dir, { recursive: true, force: true });
   });
 });

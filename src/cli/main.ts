@@ -6,7 +6,7 @@ import { Command, Help, InvalidArgumentError, Option } from 'commander';
 import { setMaxListeners } from 'node:events';
 import { ModelsError } from '../util/errors.js';
 import { setDebugLog } from '../util/log.js';
-import { MAX_CONCURRENCY, checkEnvironment } from '../project/session.js';
+import { MAX_CONCURRENCY, checkEnvironment } from '../project/settings.js';
 import { VERSION } from '../util/version.js';
 import { type GlobalOptions, reportError } from './output.js';
 

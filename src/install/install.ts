@@ -8,13 +8,13 @@ import { destinations, extraneousModels, frozenCheck, selectEntries, targetFor }
 import { rememberInputs, sortInPlace, tryUpToDate } from './in-place.js';
 import { findLeftovers } from './ownership.js';
 import { checkRootPlacement } from './preflight.js';
-import { type InstallRun, installPending } from './slow-path.js';
+import type { InstallRun } from './slow-path.js';
 import { readState } from './state.js';
 import type { InstallOptions, InstallResult } from './types.js';
 import { type LockedModel, lockStatus } from '../project/lockfile.js';
 import type { Project } from '../project/project.js';
-import { Session, checkEnvironment, concurrencyFrom, lockTimeoutFrom } from '../project/session.js';
-import { lockProject } from '../sources/lock-project.js';
+import type { Session } from '../project/session.js';
+import { checkEnvironment, concurrencyFrom, lockTimeoutFrom } from '../project/settings.js';
 import { GENERATOR } from '../util/version.js';
 
 const DEFAULT_LOCK_TIMEOUT_MS = 10 * 60 * 1000;
@@ -36,6 +36,8 @@ export async function install(project: Project, options: InstallOptions = {}): P
     await rememberInputs(project, run.root, run.state, options.only);
     return { installed: [], skipped, removed: [], movedAside: [], leftInPlace: [], bytesDownloaded: 0, bytesFromCache: 0, durationMs: elapsed(), root: run.root, lockWritten };
   }
+  // Loaded only when there is work: the network, store and source layers are most of the CLI's code.
+  const { installPending } = await import('./slow-path.js');
   const { installed, movedAside, leftInPlace } = await installPending(run, session, lock, pending, extraneous);
   installed.sort((a, b) => a.name.localeCompare(b.name));
   const bytesDownloaded = installed.reduce((s, r) => s + r.bytesDownloaded, 0);
@@ -67,6 +69,7 @@ async function lockUnlessFrozen(run: InstallRun): Promise<{ session: Session | u
     return { session: undefined, lockWritten: false };
   }
   if (lockStatus(project.config, project.lock).inSync) return { session: undefined, lockWritten: false };
+  const [{ Session }, { lockProject }] = await Promise.all([import('../project/session.js'), import('../sources/lock-project.js')]);
   const session = new Session(project.config, options);
   const locked = await lockProject(session, project, options.signal ? { signal: options.signal } : {});
   emit({ type: 'locked', changes: locked.changes.length, removed: locked.removed.length, written: locked.written });

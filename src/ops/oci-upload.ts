@@ -8,7 +8,8 @@
  * upload starts over from the POST; credentials go only to the registry's own origin.
  */
 import { type FileHandle, open } from 'node:fs/promises';
-import { type Session, uploadChunkFrom } from '../project/session.js';
+import type { Session } from '../project/session.js';
+import { uploadChunkFrom } from '../project/settings.js';
 import type { HttpResponse } from '../net/http.js';
 import { drain, header, type SourceAuth } from '../registry/source.js';
 import { authFor } from '../sources/oci/auth.js';

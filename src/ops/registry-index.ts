@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { lockTimeoutFrom } from '../project/session.js';
+import { lockTimeoutFrom } from '../project/settings.js';
 import { CATALOG_FILE, type Catalog, checkCatalogShape } from '../registry/catalog.js';
 import { acquireLock } from '../store/locks.js';
 import { ModelsError, storageError } from '../util/errors.js';

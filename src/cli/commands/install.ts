@@ -1,5 +1,10 @@
 import { formatBytes, parseSize } from '../../util/units.js';
-import { loadProject, install, selectEntries, type InstallOptions, type LinkMode } from '../../index.js';
+// Straight from the modules, not the API's index: a no-op install then loads no network or store code.
+import { selectEntries } from '../../install/entries.js';
+import { install } from '../../install/install.js';
+import type { InstallOptions } from '../../install/types.js';
+import { loadProject } from '../../project/project.js';
+import type { LinkMode } from '../../store/store.js';
 import { type GlobalOptions, createOutput } from '../output.js';
 import { type ProgressView, interactiveProgress, plainProgress } from '../progress.js';
 

@@ -4,7 +4,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { lockTimeoutFrom } from '../../project/session.js';
+import { lockTimeoutFrom } from '../../project/settings.js';
 import { type Release, acquireLock } from '../../store/locks.js';
 import type { Store } from '../../store/store.js';
 import { ModelsError, abortError } from '../../util/errors.js';

@@ -5,7 +5,8 @@
  * Hugging Face Hub too: one whoami (reachable, token valid).
  */
 import type { Project } from '../../project/project.js';
-import { Session, envMirrors } from '../../project/session.js';
+import { Session } from '../../project/session.js';
+import { envMirrors } from '../../project/settings.js';
 import { fetchCatalog } from '../../registry/catalog.js';
 import { RegistryClient } from '../../registry/client.js';
 import { describeNetworkError } from '../../net/http.js';
