@@ -1,9 +1,10 @@
 /**
  * The Hugging Face Hub benchmark (issue 13): one LFS file of --size (1 GiB by default) in a repo of
- * the stand-in Hub (test/support/hub-server.ts, in the bench process: the API, resolve with a 302 to
- * a second origin acting as the file host). Cold `models install --frozen` of an hf: entry (an empty
- * cache and destination; the lock made beforehand, untimed) against what a user would script by hand:
- * `curl -L` of the resolve URL, then `openssl dgst -sha256`.
+ * the stand-in Hub (test/support/hub-server.ts, in the bench process: the API, and resolve with a 302
+ * to the bench's static server, nginx when installed, standing in for the Hub's CDN). Cold
+ * `models install --frozen` of an hf: entry (an empty cache and destination; the lock made
+ * beforehand, untimed) against what a user would script by hand: `curl -L` of the resolve URL, then
+ * `openssl dgst -sha256`.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -27,20 +28,31 @@ async function dataset(dir, size, log) {
 }
 
 /** The stand-in Hub is TypeScript that tsc does not emit (tests run from source): esbuild transpiles it. */
-async function startHub(repo, work) {
+async function startHub(repo, work, lfsHost) {
   const modulePath = join(work, 'hub-server.mjs');
   const { build } = await import('esbuild');
   await build({ entryPoints: [join(repo, 'test', 'support', 'hub-server.ts')], outfile: modulePath, bundle: true, packages: 'external', platform: 'node', format: 'esm', logLevel: 'warning' });
   const { startHubServer } = await import(modulePath);
-  return startHubServer();
+  return startHubServer(lfsHost ? { lfsHost } : {});
 }
 
-/** ctx: { repo, work, size, runs, cli, models, measure, sideBySide, mustExec, cleanEnv, log, sh } from bench/run.mjs. */
+/**
+ * ctx: { repo, work, size, runs, cli, models, measure, sideBySide, mustExec, cleanEnv, startServer, log, sh }
+ * from bench/run.mjs. The LFS bytes come from the bench's static server (nginx when installed), as the
+ * Hub's come from a CDN: a node:http file host on the same two cores would mostly measure itself.
+ */
 export async function benchHub(ctx) {
   const { work, size, models, mustExec, cleanEnv, log, sh } = ctx;
   const dir = join(work, 'hub');
   const file = await dataset(join(dir, 'data'), size, log);
-  const hub = await startHub(ctx.repo, work);
+  const lfsRoot = join(dir, 'lfs-host');
+  await rm(lfsRoot, { recursive: true, force: true });
+  await mkdir(lfsRoot, { recursive: true });
+  const lfsServer = await ctx.startServer(lfsRoot);
+  const hub = await startHub(ctx.repo, work, { url: lfsServer.url, root: lfsRoot }).catch(async (error) => {
+    await lfsServer.close();
+    throw error;
+  });
   try {
     const repo = hub.createRepo('bench/model');
     await repo.commit({ files: [{ path: 'config.json', content: '{"model_type":"bench"}\n' }, { path: 'model.safetensors', fromFile: file }] });
@@ -76,13 +88,15 @@ export async function benchHub(ctx) {
     return r;
   } finally {
     await hub.close();
+    await lfsServer.close();
+    await rm(lfsRoot, { recursive: true, force: true });
   }
 }
 
 export function hubTable(r, size, fmt) {
   const ratio = r.cold.seconds / r.curl.seconds;
   return [
-    `| hf: ${fmt.size(size)} LFS file, stand-in Hub (302 to a file host) | ours | baseline | ratio | target | peak RSS (ours / baseline) |`,
+    `| hf: ${fmt.size(size)} LFS file, stand-in Hub (302 to the static server) | ours | baseline | ratio | target | peak RSS (ours / baseline) |`,
     '|---|---|---|---|---|---|',
     `| cold \`install --frozen\` (1 LFS file + config.json) | ${fmt.s(r.cold)} | ${fmt.s(r.curl)} curl -L + openssl | ${ratio.toFixed(2)}× | ≤ 0.9×${ratio <= 0.9 ? ' ✓' : ' ✗'} | ${fmt.mb(r.cold.rssMB)} / ${fmt.mb(r.curl.rssMB)} |`,
     `| Hub API requests during \`install --frozen\` | ${r.apiRequests} | | | 0${r.apiRequests === 0 ? ' ✓' : ' ✗'} | |`,

@@ -716,7 +716,7 @@ async function main() {
 }
 
 async function hubSection() {
-  const r = await benchHub({ repo: REPO, work: WORK, size: SIZE, runs: RUNS, cli: CLI, models, timed, measure, sideBySide, mustExec, cleanEnv, log, sh });
+  const r = await benchHub({ repo: REPO, work: WORK, size: SIZE, runs: RUNS, cli: CLI, models, timed, measure, sideBySide, mustExec, cleanEnv, startServer, log, sh });
   return hubTable(r, SIZE, { size: formatSize, s: fmtS, mb: fmtMB });
 }
 
@@ -729,7 +729,7 @@ async function templateOnly(started) {
   if (KINDS.includes('hub')) {
     const table = await hubSection();
     const out = args.out ? OUT : join(WORK, 'results-hub.md');
-    const md = `## Benchmark: hf: through the stand-in Hub\n\n${table}\n\n- each figure is the median of ${RUNS} runs; load average (1 min) at start ${LOAD_AT_START.toFixed(2)}, at end ${loadavg()[0].toFixed(2)}; ${cpus().length} CPUs; Node.js ${process.version}; the Hub and its file host are the test stand-ins (node:http, in the bench process)\n- date: ${new Date(started).toISOString().slice(0, 16).replace('T', ' ')} UTC; total ${((Date.now() - started) / 60000).toFixed(1)} min\n`;
+    const md = `## Benchmark: hf: through the stand-in Hub\n\n${table}\n\n- each figure is the median of ${RUNS} runs; load average (1 min) at start ${LOAD_AT_START.toFixed(2)}, at end ${loadavg()[0].toFixed(2)}; ${cpus().length} CPUs; Node.js ${process.version}; the Hub is the test stand-in (node:http, in the bench process); its LFS redirects go to the bench's static server (nginx when installed)\n- date: ${new Date(started).toISOString().slice(0, 16).replace('T', ' ')} UTC; total ${((Date.now() - started) / 60000).toFixed(1)} min\n`;
     process.stdout.write(`\n${md}`);
     await writeFile(out, `<!-- written by \`npm run bench -- --only hub\` (bench/run.mjs); do not edit by hand -->\n\n${md}`);
     log(`\nwritten to ${relative(process.cwd(), out) || out}`);

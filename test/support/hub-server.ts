@@ -62,6 +62,11 @@ export interface RateLimitRule {
 export interface HubServerOptions {
   /** Options for the file host (a test/support/registry-server.ts): faults, bytesPerSecond, ranges. */
   fileHost?: Omit<ServerOptions, 'root'>;
+  /**
+   * Serve LFS objects from a static server of the caller's instead (the benchmark's nginx, standing in
+   * for the Hub's CDN): objects are written under `root`, and resolve redirects to `url`.
+   */
+  lfsHost?: { url: string; root: string };
   /** Entries per tree page (default 1000, or 50 with expand=true, as the Hub). */
   treePageSize?: number;
   /**
@@ -109,7 +114,8 @@ export interface HubServer {
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 export async function startHubServer(options: HubServerOptions = {}): Promise<HubServer> {
-  const lfsRoot = await mkdtemp(join(tmpdir(), 'hub-lfs-'));
+  const lfsRoot = options.lfsHost?.root ?? (await mkdtemp(join(tmpdir(), 'hub-lfs-')));
+  const lfsUrl = () => options.lfsHost?.url ?? fileHost.url;
   const fileHost = await startRegistryServer({ ...options.fileHost, root: lfsRoot });
   const repos = new Map<string, HubRepo>();
   const tokens = new Set<string>();
@@ -250,7 +256,7 @@ export async function startHubServer(options: HubServerOptions = {}): Promise<Hu
 
   function sendResolve(req: IncomingMessage, res: ServerResponse, record: HubRequest, commit: HubCommit, file: HubFile): void {
     if (!file.lfs) return sendGitFile(req, res, record, commit, file, false);
-    const location = `${fileHost.url}${lfsObjectPath(file.lfs.oid)}`;
+    const location = `${lfsUrl()}${lfsObjectPath(file.lfs.oid)}`;
     const body = `Found. Redirecting to ${location}`;
     res.writeHead(302, {
       Location: location,
@@ -366,7 +372,7 @@ export async function startHubServer(options: HubServerOptions = {}): Promise<Hu
         for (const s of sockets) s.destroy();
       });
       await fileHost.close();
-      await rm(lfsRoot, { recursive: true, force: true });
+      if (!options.lfsHost) await rm(lfsRoot, { recursive: true, force: true });
     },
   };
 }
