@@ -67,3 +67,37 @@ describe('the npm package', () => {
     expect(links.filter((l) => l.startsWith('..') || !existsSync(join(REPO, l)))).toEqual([]);
   });
 });
+
+describe('the CLI launcher (bin/models.js)', () => {
+  // libuv's pool starts all its threads at once, so an idle run's thread count shows its size.
+  const threadsOf = async (env: NodeJS.ProcessEnv): Promise<number> => {
+    const { createServer } = await import('node:net');
+    const { spawn } = await import('node:child_process');
+    const { mkdtemp, writeFile, readdir } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    // A registry that accepts connections and never answers: `models lock` waits for its headers.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    const dir = await mkdtemp(join(tmpdir(), 'xprim-launcher-'));
+    await writeFile(join(dir, 'models.yaml'), `version: 1\nregistry: http://127.0.0.1:${port}\nmodels:\n  m:\n    model: a/b\n    version: v1\n`);
+    const child = spawn(process.execPath, [join(REPO, 'bin', 'models.js'), 'lock'], { cwd: dir, env: { ...process.env, CI: 'true', MODELS_CACHE_DIR: join(dir, 'cache'), ...env }, stdio: 'ignore' });
+    try {
+      await new Promise<void>((resolve) => silent.once('connection', () => resolve()));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return (await readdir(`/proc/${child.pid}/task`)).length;
+    } finally {
+      child.kill('SIGKILL');
+      silent.close();
+    }
+  };
+
+  it.skipIf(process.platform !== 'linux')('sizes libuv thread pool to the cores (2 to 4) unless UV_THREADPOOL_SIZE says otherwise', async () => {
+    const { availableParallelism } = await import('node:os');
+    const one = await threadsOf({ UV_THREADPOOL_SIZE: '1' });
+    const six = await threadsOf({ UV_THREADPOOL_SIZE: '6' });
+    const chosen = await threadsOf({ UV_THREADPOOL_SIZE: undefined });
+    expect(six - one).toBe(5);
+    expect(chosen - one + 1).toBe(Math.max(2, Math.min(4, availableParallelism())));
+  }, 30_000);
+});
