@@ -8,7 +8,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RegistryServer, startRegistryServer } from './support/registry-server.js';
-import { CONFORMANCE, EXPECTED, makeProject, mismatches, runCli } from './support/cli.js';
+import { BIN, CONFORMANCE, EXPECTED, makeProject, mismatches, runCli } from './support/cli.js';
 
 const REGISTRY = join(CONFORMANCE, 'registry');
 
@@ -333,7 +333,6 @@ describe('progress on a terminal', () => {
 
   it.skipIf(!hasScript)('shows one task per model with bytes, percent, speed and ETA, then a tick', async () => {
     const p = await makeProject(`version: 1\nregistry: ${REGISTRY}\nmodels:\n  tiny:\n    model: demo/tiny\n    version: v1\n`);
-    const { BIN } = await import('./support/cli.js');
     const { execFile } = await import('node:child_process');
     const { promisify } = await import('node:util');
     const env: NodeJS.ProcessEnv = { ...process.env, ...p.env, TERM: 'xterm' };
@@ -369,7 +368,6 @@ describe('bounded memory', () => {
     try {
       const p = await makeProject(`version: 1\nregistry: ${big.url}\nmodels:\n  big:\n    model: big/model\n    version: v1\n`);
       const wrapper = join(p.dir, 'rss.mjs');
-      const { BIN } = await import('./support/cli.js');
       await writeFile(wrapper, `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => writeFileSync(${JSON.stringify(join(p.dir, 'rss.txt'))}, String(process.resourceUsage().maxRSS)));\nprocess.argv[1] = ${JSON.stringify(BIN)};\nawait import(${JSON.stringify(BIN)});\n`);
       // Asynchronous on purpose: the registry server runs in this process.
       const { execFile } = await import('node:child_process');
@@ -396,7 +394,6 @@ describe('a no-op install --frozen', () => {
     const log = join(p.dir, 'loaded.txt');
     await writeFile(join(p.dir, 'hooks.mjs'), `import { appendFileSync } from 'node:fs';\nexport async function resolve(specifier, context, next) {\n  const found = await next(specifier, context);\n  if (found.url.includes('/cli-bundle/')) appendFileSync(${JSON.stringify(log)}, found.url + '\\n');\n  return found;\n}\n`);
     await writeFile(join(p.dir, 'register.mjs'), `import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);\n`);
-    const { BIN } = await import('./support/cli.js');
     const run = spawnSync(process.execPath, ['--import', join(p.dir, 'register.mjs'), BIN, 'install', '--frozen'], { cwd: p.dir, env: { ...process.env, ...p.env, CI: 'true' }, encoding: 'utf8' });
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/up to date/);

@@ -1,12 +1,15 @@
 /**
  * The npm package as a consumer gets it: what `npm pack` ships, that everything it imports is a
  * declared runtime dependency (the Action's @actions/* tree is bundled into dist/ and stays a dev
- * dependency), the licence and the repository links the README's relative links resolve against.
+ * dependency), the licence and the repository links the README's relative links resolve against,
+ * and how the CLI's launcher starts Node.
  */
-import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { builtinModules } from 'node:module';
+import { createServer } from 'node:net';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -71,10 +74,6 @@ describe('the npm package', () => {
 describe('the CLI launcher (bin/models.js)', () => {
   // libuv's pool starts all its threads at once, so an idle run's thread count shows its size.
   const threadsOf = async (env: NodeJS.ProcessEnv): Promise<number> => {
-    const { createServer } = await import('node:net');
-    const { spawn } = await import('node:child_process');
-    const { mkdtemp, writeFile, readdir } = await import('node:fs/promises');
-    const { tmpdir } = await import('node:os');
     // A registry that accepts connections and never answers: `models lock` waits for its headers.
     const silent = createServer(() => undefined);
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
@@ -88,12 +87,13 @@ describe('the CLI launcher (bin/models.js)', () => {
       return (await readdir(`/proc/${child.pid}/task`)).length;
     } finally {
       child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('close', resolve));
       silent.close();
+      await rm(dir, { recursive: true, force: true });
     }
   };
 
   it.skipIf(process.platform !== 'linux')('sizes libuv thread pool to the cores (2 to 4) unless UV_THREADPOOL_SIZE says otherwise', async () => {
-    const { availableParallelism } = await import('node:os');
     const one = await threadsOf({ UV_THREADPOOL_SIZE: '1' });
     const six = await threadsOf({ UV_THREADPOOL_SIZE: '6' });
     const chosen = await threadsOf({ UV_THREADPOOL_SIZE: undefined });

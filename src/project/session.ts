@@ -1,5 +1,5 @@
 /**
- * What one command run shares: the options read from flags and environment, one HTTP client
+ * What one command run shares: its settings (read and checked by settings.ts), one HTTP client
  * (keep-alive pool), one registry client per registry, and the store.
  */
 import type { ModelEntry, ProjectConfig } from './config.js';

@@ -115,8 +115,8 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 
 export async function startHubServer(options: HubServerOptions = {}): Promise<HubServer> {
   const lfsRoot = options.lfsHost?.root ?? (await mkdtemp(join(tmpdir(), 'hub-lfs-')));
-  const lfsUrl = () => options.lfsHost?.url ?? fileHost.url;
   const fileHost = await startRegistryServer({ ...options.fileHost, root: lfsRoot });
+  const lfsUrl = options.lfsHost?.url ?? fileHost.url;
   const repos = new Map<string, HubRepo>();
   const tokens = new Set<string>();
   const renamed = new Map<string, string>();
@@ -256,7 +256,7 @@ export async function startHubServer(options: HubServerOptions = {}): Promise<Hu
 
   function sendResolve(req: IncomingMessage, res: ServerResponse, record: HubRequest, commit: HubCommit, file: HubFile): void {
     if (!file.lfs) return sendGitFile(req, res, record, commit, file, false);
-    const location = `${lfsUrl()}${lfsObjectPath(file.lfs.oid)}`;
+    const location = `${lfsUrl}${lfsObjectPath(file.lfs.oid)}`;
     const body = `Found. Redirecting to ${location}`;
     res.writeHead(302, {
       Location: location,
