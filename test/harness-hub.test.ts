@@ -329,3 +329,30 @@ describe('stand-in Hub: file host faults', () => {
     }
   });
 });
+
+describe('an outside LFS host (the benchmark points it at its nginx)', () => {
+  it('writes LFS objects under its root, redirects resolve to its URL, and leaves its root on close', async () => {
+    const { startRegistryServer } = await import('./support/registry-server.js');
+    const root = await mkdtemp(join(tmpdir(), 'hub-lfs-host-'));
+    const outside = await startRegistryServer({ root });
+    try {
+      const own = await startHubServer({ lfsHost: { url: outside.url, root } });
+      const bytes = randomBytes(5000);
+      let location = '';
+      try {
+        await own.createRepo('acme/cdn').commit({ files: [{ path: 'w.bin', content: bytes, lfs: true }] });
+        const res = await fetch(`${own.url}/acme/cdn/resolve/main/w.bin`, { redirect: 'manual' });
+        expect(res.status).toBe(302);
+        location = res.headers.get('location') ?? '';
+        expect(location.startsWith(`${outside.url}/`)).toBe(true);
+        expect(sha256(Buffer.from(await (await fetch(location)).arrayBuffer()))).toBe(sha256(bytes));
+      } finally {
+        await own.close();
+      }
+      expect(sha256(await readFile(join(root, new URL(location).pathname)))).toBe(sha256(bytes));
+    } finally {
+      await outside.close();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
