@@ -37,12 +37,12 @@ async function startHub(repo, work, lfsHost) {
 }
 
 /**
- * ctx: { repo, work, size, runs, cli, models, measure, sideBySide, mustExec, cleanEnv, startServer, log, sh }
+ * ctx: { repo, work, size, runs, cli, models, measure, sideBySide, mustExec, cleanEnv, startServer, log, sh, settle }
  * from bench/run.mjs. The LFS bytes come from the bench's static server (nginx when installed), as the
  * Hub's come from a CDN: a node:http file host on the same two cores would mostly measure itself.
  */
 export async function benchHub(ctx) {
-  const { work, size, models, mustExec, cleanEnv, log, sh } = ctx;
+  const { work, size, models, mustExec, cleanEnv, log } = ctx;
   const dir = join(work, 'hub');
   const file = await dataset(join(dir, 'data'), size, log);
   const lfsRoot = join(dir, 'lfs-host');
@@ -67,7 +67,7 @@ export async function benchHub(ctx) {
     await mustExec(process.execPath, [ctx.cli, 'lock', '--quiet'], { cwd: proj, env });
     const clean = async (...paths) => {
       for (const p of paths) await rm(p, { recursive: true, force: true });
-      await sh('sync');
+      await ctx.settle(lfsRoot);
     };
     const url = `${hub.url}/bench/model/resolve/main/model.safetensors`;
     const curl = `mkdir -p ${q(base)} && curl -sS --fail -L --noproxy '*' -o ${q(join(base, 'model.safetensors'))} ${q(url)} && openssl dgst -sha256 ${q(join(base, 'model.safetensors'))} > /dev/null`;

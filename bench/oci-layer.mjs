@@ -52,7 +52,7 @@ async function prepare(dir, size, log) {
   return file;
 }
 
-/** ctx: { work, size, runs, cli, models, measure, sideBySide, mustExec, cleanEnv, log }. */
+/** ctx: { work, size, runs, cli, models, measure, sideBySide, mustExec, cleanEnv, log, settle }. */
 export async function benchOciLayer(ctx) {
   const { work, size, log, models, measure, mustExec, cleanEnv, cli } = ctx;
   const bin = which('docker-registry') ?? which('registry');
@@ -87,12 +87,16 @@ export async function benchOciLayer(ctx) {
         prepare: async () => {
           await rm(cache, { recursive: true, force: true });
           await rm(join(proj, 'models'), { recursive: true, force: true });
+          await ctx.settle(storage);
         },
         run: () => models(['install', '--frozen', '--quiet'], { cwd: proj, env: cleanEnv({ MODELS_CACHE_DIR: cache }) }),
       },
       curl: {
         label: 'curl + openssl dgst (1 OCI layer)',
-        prepare: () => rm(dest, { recursive: true, force: true }),
+        prepare: async () => {
+          await rm(dest, { recursive: true, force: true });
+          await ctx.settle(storage);
+        },
         run: () => ctx.timedShell(`mkdir -p ${q(dest)} && curl -sS --fail --noproxy '*' -o ${q(join(dest, 'model.bin'))} ${q(blob)} && openssl dgst -sha256 ${q(join(dest, 'model.bin'))} > /dev/null`),
       },
     });

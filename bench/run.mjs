@@ -12,7 +12,7 @@
  * dir and reused between runs (publish is idempotent). See docs/readme/performance.md.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { cpus, loadavg, totalmem, release } from 'node:os';
@@ -137,6 +137,26 @@ async function mustExec(cmd, argv, options) {
 
 const sh = (script, options) => mustExec('/bin/sh', ['-c', script], options);
 const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
+
+let cachesDropped; // whether this bench may drop the kernel's caches (root on Linux): tried once
+
+/**
+ * Before a cold run (untimed): write everything back (`sync`) and, where the bench may, drop the
+ * kernel's caches, then read back in what a run reads (the served files in `warm`, node, the CLI,
+ * curl, openssl, aria2c), so neither side reads the disk. Why drop: on a journal-less ext4 (the
+ * bench VMs'), creating a file soon after thousands were deleted walks every recently deleted inode
+ * whose inode table block is still cached (the kernel's recently_deleted(), a 60 s window). `perf`
+ * showed up to 0.8 ms per create, growing with what earlier runs deleted, a cost a fresh machine
+ * never pays; it fell hardest on curl, which creates its files on its one thread.
+ */
+async function settle(...warm) {
+  await sh('sync');
+  if (cachesDropped === false) return;
+  cachesDropped = await writeFile('/proc/sys/vm/drop_caches', '3').then(() => true, () => false);
+  if (!cachesDropped) return;
+  const files = [join(REPO, 'lib'), join(REPO, 'bin'), ...warm].filter((p) => existsSync(p)).map(q).join(' ');
+  await sh(`cat ${q(process.execPath)} > /dev/null; find ${files} -type f -print0 | xargs -0 cat > /dev/null; curl --version > /dev/null; openssl version > /dev/null; aria2c --version > /dev/null 2>&1 || true`);
+}
 
 let TIME; // /usr/bin/time, when present: peak RSS of the command and all its descendants
 const RSS_HOOK = join(WORK, 'rss-hook.cjs');
@@ -466,14 +486,15 @@ async function benchModel(kind, info, server, tools) {
       : `mkdir -p ${q(baseDest)} && cd ${q(baseDest)} && curl -sS --fail --noproxy '*' --parallel --parallel-max 8 --create-dirs -K ${q(curlCfg)} && ${hashAll(baseDest)}`;
   const aria2Script = `aria2c -q -x8 -s8 -j8 --file-allocation=falloc --allow-overwrite=true --auto-file-renaming=false --no-netrc=true --all-proxy='' -d ${q(baseDest)} -i ${q(ariaList)} && ${hashAll(baseDest)}`;
 
+  const served = [raw, join(DATA, 'www', 'reg', kind)];
   const cleanOurs = async (keepCache = false) => {
     if (!keepCache) await rm(cache, { recursive: true, force: true });
     await rm(dest, { recursive: true, force: true });
-    await sh('sync');
+    await settle(...served, ...(keepCache ? [cache] : []));
   };
   const cleanBase = async () => {
     await rm(baseDest, { recursive: true, force: true });
-    await sh('sync');
+    await settle(...served);
   };
   const install = (...extra) => () => models(['install', '--frozen', '--quiet', ...extra], { cwd: proj, env });
   const shell = (script) => () => timed('/bin/sh', ['-c', script]);
@@ -486,7 +507,7 @@ async function benchModel(kind, info, server, tools) {
   const cleanUrl = async () => {
     await rm(urlCache, { recursive: true, force: true });
     await rm(join(urlProj, 'models'), { recursive: true, force: true });
-    await sh('sync');
+    await settle(...served);
   };
   if (kind === 'single') {
     await rm(urlProj, { recursive: true, force: true });
@@ -640,8 +661,13 @@ function report(results, infos, lim, machineInfo, started) {
     `- server: ${m.server}, on 127.0.0.1`,
     `- models: ${formatSize(SIZE)} each, published with --chunk-size ${CHUNK}; the many-file model has ${FILES.toLocaleString('en-US')} files of ${human(Math.min(...infos.many.files.map((f) => f.size)))} to ${human(Math.max(...infos.many.files.map((f) => f.size)))} in ${Math.ceil(FILES / 100)} folders`,
     `- each figure is the median of ${RUNS} runs (no-op rows: ${Math.max(RUNS, 9)}); wall clock from spawn to exit; peak RSS from ${TIME ? '`/usr/bin/time -f %M` (largest process of the command, so the max of curl and openssl for a pipeline)' : "node's own maxRSS (no /usr/bin/time; baselines n/a)"}`,
-    '- page cache: not dropped (not reliably possible in a VM or container); the served files are in RAM, so "cold" means an empty cache and destination, not a cold disk. `sync` runs (untimed) before each run, so no run pays for the previous one\'s writeback',
+    cachesDropped
+      ? '- page cache: before each cold run (untimed) `sync`, then the kernel\'s caches are dropped and the served files, node, the CLI, curl and openssl read back in: "cold" means an empty cache and destination on a machine that deleted nothing lately, not a cold disk (see `settle` in bench/run.mjs for why)'
+      : '- page cache: not dropped (needs root); the served files are in RAM, so "cold" means an empty cache and destination, not a cold disk. `sync` runs (untimed) before each run, so no run pays for the previous one\'s writeback',
     `- load average (1 min) at start ${LOAD_AT_START.toFixed(2)}, at end ${loadavg()[0].toFixed(2)}: other work on the machine adds noise`,
+    ...(REPORTED_AT_START !== undefined
+      ? [`- free page reporting: during the bench the VM handed ${((reportedKiB() - REPORTED_AT_START) / 1048576).toFixed(1)} GiB of freed memory back to its host; writing into such pages faults them back in, so the same \`cp -r\` of 2,000 files took 0.9 to 4.5 s from run to run: write-heavy rows are noisy here`]
+      : []),
     `- date: ${new Date(started).toISOString().slice(0, 16).replace('T', ' ')} UTC; total bench time ${((Date.now() - started) / 60000).toFixed(1)} min`,
   ].join('\n');
   return { table, limitLines, machineLines };
@@ -652,6 +678,15 @@ function report(results, infos, lim, machineInfo, started) {
 
 const DATA = join(WORK, `data-${formatSize(SIZE)}-${FILES}`);
 const LOAD_AT_START = loadavg()[0];
+/** KiB of freed guest memory the VM has handed back to its host so far (virtio-balloon free page reporting), when the kernel says. */
+const reportedKiB = () => {
+  try {
+    return Number(readFileSync('/sys/module/page_reporting/parameters/reported_kib', 'utf8'));
+  } catch {
+    return undefined;
+  }
+};
+const REPORTED_AT_START = reportedKiB();
 
 async function main() {
   const started = Date.now();
@@ -716,12 +751,12 @@ async function main() {
 }
 
 async function hubSection() {
-  const r = await benchHub({ repo: REPO, work: WORK, size: SIZE, runs: RUNS, cli: CLI, models, timed, measure, sideBySide, mustExec, cleanEnv, startServer, log, sh });
+  const r = await benchHub({ repo: REPO, work: WORK, size: SIZE, runs: RUNS, cli: CLI, models, timed, measure, sideBySide, mustExec, cleanEnv, startServer, log, sh, settle });
   return hubTable(r, SIZE, { size: formatSize, s: fmtS, mb: fmtMB });
 }
 
 function templateContext() {
-  return { work: WORK, size: SIZE, runs: RUNS, chunkSize: CHUNK, cli: CLI, models, measure, sideBySide, mustExec, cleanEnv, startServer, log, sh, timedShell: (script) => timed('/bin/sh', ['-c', script]) };
+  return { work: WORK, size: SIZE, runs: RUNS, chunkSize: CHUNK, cli: CLI, models, measure, sideBySide, mustExec, cleanEnv, startServer, log, sh, settle, timedShell: (script) => timed('/bin/sh', ['-c', script]) };
 }
 
 /** `--only template` (or `--only hub`): just that row, written to <dir>/results-template.md (results-hub.md). */
