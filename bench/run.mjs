@@ -141,7 +141,7 @@ const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
 let cachesDropped; // whether this bench may drop the kernel's caches (root on Linux): tried once
 
 /**
- * Before a cold run (untimed): write everything back (`sync`) and, where the bench may, drop the
+ * Before a cold or warm run (untimed): write everything back (`sync`) and, where the bench may, drop the
  * kernel's caches, then read back in what a run reads (the served files in `warm`, node, the CLI,
  * curl, openssl, aria2c), so neither side reads the disk. Why drop: on a journal-less ext4 (the
  * bench VMs'), creating a file soon after thousands were deleted walks every recently deleted inode
@@ -666,7 +666,7 @@ function report(results, infos, lim, machineInfo, started) {
       : '- page cache: not dropped (needs root); the served files are in RAM, so "cold" means an empty cache and destination, not a cold disk. `sync` runs (untimed) before each run, so no run pays for the previous one\'s writeback',
     `- load average (1 min) at start ${LOAD_AT_START.toFixed(2)}, at end ${loadavg()[0].toFixed(2)}: other work on the machine adds noise`,
     ...(REPORTED_AT_START !== undefined
-      ? [`- free page reporting: during the bench the VM handed ${((reportedKiB() - REPORTED_AT_START) / 1048576).toFixed(1)} GiB of freed memory back to its host; writing into such pages faults them back in, so the same \`cp -r\` of 2,000 files took 0.9 to 4.5 s from run to run: write-heavy rows are noisy here`]
+      ? [`- free page reporting: during the bench the VM handed ${((reportedKiB() - REPORTED_AT_START) / 1048576).toFixed(1)} GiB of freed memory back to its host; writing into such pages faults them back in, so write-heavy rows vary from run to run`]
       : []),
     `- date: ${new Date(started).toISOString().slice(0, 16).replace('T', ' ')} UTC; total bench time ${((Date.now() - started) / 60000).toFixed(1)} min`,
   ].join('\n');
