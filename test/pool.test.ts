@@ -3,10 +3,12 @@
  * must keep at most `concurrency` calls in flight and take items lazily (no promise per item up
  * front: 100,000 pending stats held hundreds of MB), stop at the first failure and wait for what
  * is in flight before it rejects (the caller then removes the staging folder those calls write in).
+ * forEachInBatches: the synchronous metadata passes (lstat, link, stat per file) must still let the
+ * event loop run (progress, timers, Ctrl-C) between batches.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { forEachLimited } from '../src/util/pool.js';
+import { SYNC_BATCH, forEachInBatches, forEachLimited } from '../src/util/pool.js';
 
 describe('forEachLimited', () => {
   it('calls fn once per item, in order of the items, with its index, never more than `concurrency` at a time', async () => {
@@ -65,6 +67,37 @@ describe('forEachLimited', () => {
     await forEachLimited([], 8, () => Promise.reject(new Error('never called')));
     const seen: number[] = [];
     await forEachLimited([1, 2], 0, async (i) => void seen.push(i));
+    expect(seen).toEqual([1, 2]);
+  });
+});
+
+describe('forEachInBatches', () => {
+  it('calls fn once per item, in order, with its index, and lets the event loop run between batches', async () => {
+    const items = Array.from({ length: SYNC_BATCH * 2 + 3 }, (_, i) => i);
+    const seen: number[] = [];
+    const turns: number[] = []; // how many items had been seen each time an immediate ran
+    const tick = (): void => {
+      turns.push(seen.length);
+      if (seen.length < items.length) setImmediate(tick);
+    };
+    setImmediate(tick);
+    await forEachInBatches(items, (item, index) => {
+      expect(index).toBe(item);
+      seen.push(item);
+    });
+    expect(seen).toEqual(items);
+    // Without the yields the first turn would come only after the last item.
+    expect(turns.slice(0, 2)).toEqual([SYNC_BATCH, SYNC_BATCH * 2]);
+  });
+
+  it('stops at the first item that throws, and rejects with its error', async () => {
+    const seen: number[] = [];
+    await expect(
+      forEachInBatches([1, 2, 3, 4], (item) => {
+        if (item === 3) throw new Error('item 3');
+        seen.push(item);
+      }),
+    ).rejects.toThrow('item 3');
     expect(seen).toEqual([1, 2]);
   });
 });

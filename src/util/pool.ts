@@ -31,3 +31,20 @@ export async function forEachLimited<T>(items: Iterable<T>, concurrency: number,
   await Promise.all(Array.from({ length: Math.max(1, Math.floor(concurrency)) }, worker));
   if (failure) throw failure.error;
 }
+
+/**
+ * How many synchronous metadata calls (lstat, link, rename) run between two turns of the event loop.
+ * A cached inode's stat costs a few microseconds; through fs.promises the thread-pool round trip
+ * costs many times that in main-thread time (2,000 files: 70 ms of 410, measured with --cpu-prof).
+ * 512 keeps a batch at a few milliseconds, so progress, timers and Ctrl-C still run.
+ */
+export const SYNC_BATCH = 512;
+
+/** Call a synchronous `fn` for every item, yielding to the event loop after every `SYNC_BATCH` items. */
+export async function forEachInBatches<T>(items: readonly T[], fn: (item: T, index: number) => void): Promise<void> {
+  for (let start = 0; start < items.length; start += SYNC_BATCH) {
+    if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+    const end = Math.min(items.length, start + SYNC_BATCH);
+    for (let i = start; i < end; i++) fn(items[i] as T, i);
+  }
+}
