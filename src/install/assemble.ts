@@ -5,13 +5,14 @@
  * promote it with renames, so the destination is always the complete old model or the complete new one.
  */
 import { isInside } from '../util/paths.js';
-import { link, lstat, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { linkSync, statSync } from 'node:fs';
+import { lstat, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, relative, sep } from 'node:path';
 import type { LimitFunction } from 'p-limit';
 import { ModelsError, isModelsError, storageError } from '../util/errors.js';
 import { fsyncDir } from '../util/fsutil.js';
-import { FS_CONCURRENCY, forEachLimited } from '../util/pool.js';
+import { FS_CONCURRENCY, forEachInBatches, forEachLimited } from '../util/pool.js';
 import { debugLog } from '../util/log.js';
 import type { ByteSource } from '../fetch/fetch.js';
 import type { RateLimiter } from '../fetch/rate-limit.js';
@@ -26,7 +27,7 @@ import { fetchMissing } from './fetch-missing.js';
 import { foreignError, ownershipOf, replacedPath } from './ownership.js';
 import { type FileSpan, type ManifestLayout, chunksOverlapping } from '../registry/manifest.js';
 import type { InstalledFile, InstalledModel } from './state.js';
-import { type LinkMode, type ObjectIdentity, type Store, linkFile, objectIdentityOf } from '../store/store.js';
+import { type LinkMode, type ObjectIdentity, type Store, cloneOrCopy, hardlinkIfAllowed, objectIdentityOf } from '../store/store.js';
 
 export interface ModelTarget {
   name: string;
@@ -96,9 +97,16 @@ export async function planModel(env: AssembleEnv, target: ModelTarget, content: 
   const previous = env.previous?.manifest === target.manifest && env.previous.path === target.path ? env.previous : undefined;
   const previousFiles = new Map((previous?.files ?? []).map((f) => [f.path, f]));
   const shas = layout.files.map((f) => f.sha256 ?? known[f.path] ?? previousFiles.get(f.path)?.sha256);
-  // One stat per file, a few dozen at a time: models of thousands of files are common.
+  // One lstat per file decides most (models of thousands of files are common); a stored file to
+  // re-hash, or a file that may be reused in place, takes the slower path.
   const sources = new Array<FileSource>(layout.files.length);
-  await forEachLimited(layout.files, FS_CONCURRENCY, async (file) => {
+  const unsure: FileSpan[] = [];
+  await forEachInBatches(layout.files, (file) => {
+    const quick = quickSourceFor(env, file, shas[file.index], previousFiles.get(file.path), identities);
+    if (quick) sources[file.index] = quick;
+    else unsure.push(file);
+  });
+  await forEachLimited(unsure, FS_CONCURRENCY, async (file) => {
     sources[file.index] = await sourceFor(env, target, file, shas[file.index], previousFiles.get(file.path), identities);
   });
   // Files of an archive come out of it, not from chunks of their own.
@@ -138,6 +146,16 @@ function chunkBytesFor(layout: ManifestLayout, sources: FileSource[]): number {
     }
   }
   return bytes;
+}
+
+/** The source one lstat of the stored file decides: empty, stored and trusted, or to fetch with nothing in place. */
+function quickSourceFor(env: AssembleEnv, file: FileSpan, sha: string | undefined, recorded: InstalledFile | undefined, identities: Record<string, ObjectIdentity>): FileSource | undefined {
+  if (file.size === 0) return EMPTY;
+  if (!sha) return FETCH;
+  const probe = env.store.probeObject(sha, file.size, identities[sha]);
+  if (probe === 'ok') return { kind: 'store', sha };
+  if (probe === 'absent' && recorded?.sha256 !== sha) return FETCH;
+  return undefined;
 }
 
 async function sourceFor(env: AssembleEnv, target: ModelTarget, file: FileSpan, sha: string | undefined, recorded: InstalledFile | undefined, identities: Record<string, ObjectIdentity>): Promise<FileSource> {
@@ -263,8 +281,10 @@ async function stageAndPromote(env: AssembleEnv, plan: ModelPlan): Promise<Insta
 }
 
 /**
- * Folders first (in order, parents before children), then every file linked a few dozen at a time.
- * By relative name: an absolute path per file held some 20 MB for 100,000 files.
+ * Folders first (in order, parents before children), then every file: hardlinks synchronously in
+ * batches (no new inode, a few microseconds each), then copies and empty files on the thread pool,
+ * a few dozen at a time (creating an inode can take a millisecond). By relative name: an absolute
+ * path per file held some 20 MB for 100,000 files.
  */
 async function linkStaged(env: AssembleEnv, plan: ModelPlan, staging: string): Promise<Set<number>> {
   const hardlinked = new Set<number>();
@@ -275,17 +295,32 @@ async function linkStaged(env: AssembleEnv, plan: ModelPlan, staging: string): P
     if (slash > 0) folders.add(file.path.slice(0, slash));
   }
   for (const folder of [...folders].sort()) await mkdir(join(staging, folder), { recursive: true });
-  await forEachLimited(layout.files, FS_CONCURRENCY, async (file) => {
+  const written: FileSpan[] = [];
+  await forEachInBatches(layout.files, (file) => {
+    const source = plan.sources[file.index] as FileSource;
+    const path = join(staging, file.path);
+    if (source.kind === 'fetch' || source.kind === 'extract') throw new ModelsError('E_INTERNAL', `${target.name}: ${file.path} was not fetched`);
+    if (source.kind === 'store' && hardlinkIfAllowed(env.store.objectPath(source.sha), path, env.linkMode, join(target.dest, file.path))) hardlinked.add(file.index);
+    else if (source.kind !== 'adopt' || !hardlinkOrFalse(source.path, path)) written.push(file);
+  });
+  await forEachLimited(written, FS_CONCURRENCY, async (file) => {
     const path = join(staging, file.path);
     const source = plan.sources[file.index] as FileSource;
-    if (source.kind === 'empty') await writeFile(path, '');
-    else if (source.kind === 'store') {
-      if ((await linkFile(env.store.objectPath(source.sha), path, env.linkMode, join(target.dest, file.path))) === 'hardlink') hardlinked.add(file.index);
-    }
-    else if (source.kind === 'adopt') await link(source.path, path).catch(() => linkFile(source.path, path, 'copy'));
-    else throw new ModelsError('E_INTERNAL', `${target.name}: ${file.path} was not fetched`);
+    if (source.kind === 'store') await cloneOrCopy(env.store.objectPath(source.sha), path, env.linkMode);
+    else if (source.kind === 'adopt') await cloneOrCopy(source.path, path, 'copy');
+    else await writeFile(path, '');
   });
   return hardlinked;
+}
+
+/** A file adopted in place is linked into the staging folder when it can be, else copied. */
+function hardlinkOrFalse(source: string, dest: string): boolean {
+  try {
+    linkSync(source, dest);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -294,11 +329,10 @@ async function linkStaged(env: AssembleEnv, plan: ModelPlan, staging: string): P
  */
 async function checkStaged(plan: ModelPlan, staging: string, hardlinked: Set<number>): Promise<{ files: InstalledFile[]; identities: Map<string, ObjectIdentity> }> {
   const { target, layout } = plan;
-  // Bounded like the links: 100,000 stats at once held ~800 MB of pending requests.
   const files = new Array<InstalledFile>(layout.files.length);
   const identities = new Map<string, ObjectIdentity>();
-  await forEachLimited(layout.files, FS_CONCURRENCY, async (file) => {
-    const info = await stat(join(staging, file.path));
+  await forEachInBatches(layout.files, (file) => {
+    const info = statSync(join(staging, file.path));
     if (info.size !== file.size) {
       throw new ModelsError('E_INTEGRITY', `${target.name}: ${file.path} is ${info.size} bytes, expected ${file.size}`, { hint: 'run `models cache verify`, then install again' });
     }
@@ -311,11 +345,11 @@ async function checkStaged(plan: ModelPlan, staging: string, hardlinked: Set<num
 /** Remember what each stored file looked like once verified and linked: the next install trusts it by a stat. */
 async function recordIdentities(env: AssembleEnv, plan: ModelPlan, known: Map<string, ObjectIdentity>): Promise<void> {
   const objects: Record<string, ObjectIdentity> = {};
-  for (const source of plan.sources) {
-    if (source.kind !== 'store' || objects[source.sha]) continue;
-    const id = known.get(source.sha) ?? (await env.store.identity(source.sha));
+  await forEachInBatches(plan.sources, (source) => {
+    if (source.kind !== 'store' || objects[source.sha]) return;
+    const id = known.get(source.sha) ?? env.store.identity(source.sha);
     if (id) objects[source.sha] = id;
-  }
+  });
   await env.store.writeIdentities(plan.target.manifest, objects);
 }
 

@@ -13,8 +13,8 @@
  * destination doubles disk writes, the bottleneck here. Like pnpm's store, the destination is linked
  * to the stored file, so a cold install writes each byte once and a warm install writes none.
  */
-import { type Stats, constants } from 'node:fs';
-import { chmod, copyFile, link, lstat, mkdir, readFile, readdir, rename, rm, unlink, utimes } from 'node:fs/promises';
+import { type Stats, constants, linkSync, lstatSync, renameSync } from 'node:fs';
+import { chmod, copyFile, lstat, mkdir, readFile, readdir, rm, unlink, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ModelsError, storageError } from '../util/errors.js';
@@ -146,17 +146,27 @@ export class Store {
    * removed, so it is fetched again instead of spreading into another project.
    */
   async trustObject(sha: string, size: number, known: ObjectIdentity | undefined): Promise<'ok' | 'absent' | 'corrupt'> {
-    const info = await lstat(this.objectPath(sha)).catch(() => undefined);
-    if (!info || !info.isFile() || info.size !== size) return 'absent';
-    if (known && sameIdentity(objectIdentityOf(info), known, (info.mode & 0o222) === 0)) return 'ok';
+    const probe = this.probeObject(sha, size, known);
+    if (probe !== 'unsure') return probe;
     if ((await sha256File(this.objectPath(sha)).catch(() => '')) === sha) return 'ok';
     await this.removeObject(sha);
     return 'corrupt';
   }
 
+  /**
+   * What one lstat says of a stored file (synchronous: installs probe thousands in batches):
+   * absent (or not a real file of this size), ok (its identity is the verified one), or unsure
+   * (it must be hashed: see trustObject).
+   */
+  probeObject(sha: string, size: number, known: ObjectIdentity | undefined): 'ok' | 'absent' | 'unsure' {
+    const info = lstatQuietly(this.objectPath(sha));
+    if (!info || !info.isFile() || info.size !== size) return 'absent';
+    return known && sameIdentity(objectIdentityOf(info), known, (info.mode & 0o222) === 0) ? 'ok' : 'unsure';
+  }
+
   /** The identity of a stored file now (after linking, since a new link changes its ctime). */
-  async identity(sha: string): Promise<ObjectIdentity | undefined> {
-    const info = await lstat(this.objectPath(sha)).catch(() => undefined);
+  identity(sha: string): ObjectIdentity | undefined {
+    const info = lstatQuietly(this.objectPath(sha));
     return info?.isFile() ? objectIdentityOf(info) : undefined;
   }
 
@@ -183,7 +193,6 @@ export class Store {
     return dir;
   }
 
-  /** Move a verified file into the store, read-only. Another process may have stored it first: keep theirs. */
   /** Move a verified file into the store, read-only (`readOnly`: it was created so, and needs no chmod). */
   async putObject(tempPath: string, sha: string, readOnly = false): Promise<string> {
     const target = this.objectPath(sha);
@@ -194,7 +203,8 @@ export class Store {
         this.madeFolders.add(folder);
       }
       if (!readOnly) await chmod(tempPath, 0o444);
-      await rename(tempPath, target);
+      // Synchronous: no inode is created, and a thread-pool round trip per file cost more than the rename.
+      renameSync(tempPath, target);
     } catch (error) {
       throw storageError(error, 'store', target);
     }
@@ -300,17 +310,29 @@ export class Store {
  * before every reuse (Store.trustObject). `hardlink` shares the read-only inode with every project.
  */
 export async function linkFile(source: string, dest: string, mode: LinkMode, replaces?: string): Promise<'hardlink' | 'reflink' | 'copy'> {
-  if (mode === 'hardlink' || (mode === 'auto' && (await linkedNowhereElse(source, replaces)))) {
-    try {
-      await link(source, dest);
-      return 'hardlink';
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (mode === 'hardlink' || !['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP'].includes(code ?? '')) {
-        throw storageError(error, `hardlink ${source} to`, dest);
-      }
+  return hardlinkIfAllowed(source, dest, mode, replaces) ? 'hardlink' : await cloneOrCopy(source, dest, mode);
+}
+
+/**
+ * The synchronous half of linkFile (installs link thousands of files in batches): hardlink when
+ * the mode allows it. False: the file must be cloned or copied instead (cloneOrCopy).
+ */
+export function hardlinkIfAllowed(source: string, dest: string, mode: LinkMode, replaces?: string): boolean {
+  if (mode !== 'hardlink' && !(mode === 'auto' && linkedNowhereElse(source, replaces))) return false;
+  try {
+    linkSync(source, dest);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (mode === 'hardlink' || !['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP'].includes(code ?? '')) {
+      throw storageError(error, `hardlink ${source} to`, dest);
     }
+    return false;
   }
+}
+
+/** A copy-on-write clone where the file system can make one (and the mode allows it), else a copy. */
+export async function cloneOrCopy(source: string, dest: string, mode: LinkMode): Promise<'reflink' | 'copy'> {
   if (mode === 'reflink' || (mode === 'auto' && !noReflink)) {
     try {
       await copyFile(source, dest, constants.COPYFILE_FICLONE_FORCE | constants.COPYFILE_EXCL);
@@ -333,13 +355,21 @@ export async function linkFile(source: string, dest: string, mode: LinkMode, rep
 let noReflink = false;
 
 /** The stored file has no link but the store's, or its only other link is `replaces`. */
-async function linkedNowhereElse(source: string, replaces: string | undefined): Promise<boolean> {
-  const info = await lstat(source).catch(() => undefined);
+function linkedNowhereElse(source: string, replaces: string | undefined): boolean {
+  const info = lstatQuietly(source);
   if (!info) return true; // link() reports it
   if (info.nlink <= 1) return true;
   if (info.nlink > 2 || !replaces) return false;
-  const other = await lstat(replaces).catch(() => undefined);
+  const other = lstatQuietly(replaces);
   return other !== undefined && other.ino === info.ino && other.dev === info.dev;
+}
+
+function lstatQuietly(path: string): Stats | undefined {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
 }
 
 /**
